@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real local infrastructure without Docker: Apache Kafka (KRaft, jars from Maven Central),
 # PostgreSQL and Redis (Debian packages), on private ports and data dirs.
-# Usage: infra/infra.sh up|down|status      Every action is idempotent.
+# Usage: infra/infra.sh up|down|status|restart-kafka|restart-postgres|ensure-chromium
+# Every action is idempotent.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -191,5 +192,6 @@ case "${1:-}" in
   status) pg_status; redis_status; kafka_status ;;
   restart-kafka)    kafka_down; kafka_up ;;
   restart-postgres) pg_down; pg_up ;;
-  *) echo "usage: $0 up|down|status|restart-kafka|restart-postgres" >&2; exit 2 ;;
+  ensure-chromium) need_apt /usr/bin/chromium chromium ;;  # the dashboard's browser test
+  *) echo "usage: $0 up|down|status|restart-kafka|restart-postgres|ensure-chromium" >&2; exit 2 ;;
 esac

@@ -1,0 +1,177 @@
+"""Transactional outbox: events are rows written with the state change; a relay publishes them.
+
+Delivery is at-least-once: a relay that dies after Kafka acknowledged a batch but before
+it marked the rows published sends them again, and consumers' inboxes drop the copies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from memberflow_events.codec import encode
+from memberflow_events.envelope import Envelope
+from memberflow_events.topics import physical
+
+log = logging.getLogger(__name__)
+
+OUTBOX_BACKLOG = Gauge("memberflow_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("memberflow_outbox_published_total", "Events published", ["service"])
+
+# One statement for any number of events; ORDINALITY keeps their order in the ids the
+# relay publishes by.
+_INSERT = text(
+    "INSERT INTO outbox (event_id, topic, record_key, event_type, event_version, value)"
+    " SELECT e.event_id, e.topic, e.record_key, e.event_type, e.event_version, e.value"
+    " FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]),"
+    " CAST(:record_keys AS text[]), CAST(:event_types AS text[]),"
+    " CAST(:event_versions AS integer[]), CAST(:event_values AS bytea[]))"
+    " WITH ORDINALITY AS e(event_id, topic, record_key, event_type, event_version, value, n)"
+    " ORDER BY e.n"
+)
+
+
+async def add_to_outbox(
+    session: AsyncSession | AsyncConnection, events: Sequence[Envelope]
+) -> None:
+    """Queue events for publishing, inside the caller's transaction."""
+    if not events:
+        return
+    await session.execute(
+        _INSERT,
+        {
+            "event_ids": [event.event_id for event in events],
+            "topics": [event.payload.topic for event in events],
+            "record_keys": [event.key for event in events],
+            "event_types": [event.type for event in events],
+            "event_versions": [event.version for event in events],
+            "event_values": [encode(event) for event in events],
+        },
+    )
+
+
+def relay_lock_id(service: str) -> int:
+    """Advisory-lock id that elects one active relay per service database."""
+    return zlib.crc32(f"outbox-relay:{service}".encode())
+
+
+_CLAIM = text(
+    "SELECT id, topic, record_key, event_type, event_version, event_id, value FROM outbox"
+    " WHERE published_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+)
+_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+_PRUNE = text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :seconds)")
+_BACKLOG = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order with an idempotent producer, then marks them sent."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        keep_published_seconds: float = 3600.0,
+        after_publish: Callable[[], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._producer = producer
+        self._prefix = topic_prefix
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._keep_published_seconds = keep_published_seconds
+        # Test seam: runs after Kafka acknowledged a batch, before the rows are marked.
+        self._after_publish = after_publish
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Relay until stop(); transient failures back off and retry, nothing is skipped."""
+        backoff = self._poll_interval
+        passes = 0
+        while not self._stopping.is_set():
+            try:
+                published = await self.publish_batch()
+                backoff = self._poll_interval
+                passes += 1
+                if passes % 200 == 0:
+                    await self._housekeeping()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "outbox relay of %s failed; retrying in %.1fs", self._service, backoff
+                )
+                published = 0
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self._batch_size:
+                await self._sleep(self._poll_interval)
+
+    async def publish_batch(self) -> int:
+        """Publish one batch if this relay holds the service's relay lock; return its size."""
+        async with self._engine.begin() as conn:
+            if not await self._holds_lock(conn):
+                return 0
+            rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
+            if not rows:
+                return 0
+            await self._send_all(rows)
+            if self._after_publish is not None:
+                outcome = self._after_publish()
+                if outcome is not None:
+                    await outcome
+            await conn.execute(_MARK, {"ids": [row.id for row in rows]})
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def _holds_lock(self, conn: AsyncConnection) -> bool:
+        lock = text("SELECT pg_try_advisory_xact_lock(:lock_id)")
+        return bool(await conn.scalar(lock, {"lock_id": relay_lock_id(self._service)}))
+
+    async def _send_all(self, rows: Sequence[Any]) -> None:
+        pending = []
+        for row in rows:
+            headers = [
+                ("type", row.event_type.encode()),
+                ("version", str(row.event_version).encode()),
+                ("event_id", str(row.event_id).encode()),
+                ("producer", self._service.encode()),
+            ]
+            pending.append(
+                await self._producer.send(
+                    physical(row.topic, self._prefix),
+                    value=bytes(row.value),
+                    key=row.record_key.encode(),
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*pending)
+
+    async def _housekeeping(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(_PRUNE, {"seconds": self._keep_published_seconds})
+            backlog = await conn.scalar(_BACKLOG)
+        OUTBOX_BACKLOG.labels(self._service).set(backlog or 0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

@@ -1,0 +1,90 @@
+"""Async engine, sessions and the SQL-file migration runner."""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Migration:
+    source: str
+    version: int
+    name: str
+    sql: str
+
+
+_FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def load_migrations(source: str, directory: Path) -> list[Migration]:
+    """`NNNN_name.sql` files of one source, in version order."""
+    migrations = []
+    for path in sorted(directory.iterdir()):
+        match = _FILE_NAME.match(path.name)
+        if match:
+            migrations.append(Migration(source, int(match.group(1)), path.name, path.read_text()))
+    return migrations
+
+
+def shared_migrations() -> list[Migration]:
+    """Tables of the shared plumbing (outbox, inbox, parked events, idempotency keys)."""
+    directory = Path(str(files("memberflow_events") / "sql"))
+    return load_migrations("memberflow", directory)
+
+
+async def migrate(engine: AsyncEngine, migrations: Sequence[Migration]) -> list[str]:
+    """Apply what is missing, each in its own transaction, one migrator at a time."""
+    applied_now: list[str] = []
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:id)"), {"id": zlib.crc32(b"migrate")}
+        )
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (source text, version int,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (source, version))"
+            )
+        )
+        done = {
+            (row.source, row.version)
+            for row in await conn.execute(text("SELECT source, version FROM schema_migrations"))
+        }
+        for migration in migrations:
+            if (migration.source, migration.version) in done:
+                continue
+            # The driver's simple-query protocol runs a multi-statement file in this transaction.
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute(migration.sql)  # type: ignore[union-attr]
+            await conn.execute(
+                text("INSERT INTO schema_migrations (source, version, name) VALUES (:s, :v, :n)"),
+                {"s": migration.source, "v": migration.version, "n": migration.name},
+            )
+            applied_now.append(f"{migration.source}/{migration.name}")
+    if applied_now:
+        log.info("applied migrations %s", applied_now)
+    return applied_now
