@@ -1,0 +1,128 @@
+"""Many events of one type for the outbox at once: a refit's million segment changes.
+
+`new_event` + `encode` + `add_to_outbox` cost about 60 µs per event (pydantic builds and
+validates every envelope, SQLAlchemy binds every row): a first scoring of 1,000,000
+members spent about a minute there. Here the envelope of a batch is rendered by pydantic
+once — a prototype event whose ids are then cut out, leaving a template — and each event
+is that template filled with its own event id and member id and its payload; the payload
+is still a validated payload model serialised by pydantic (identical payloads, frequent
+for segment changes, are serialised once). The result is byte-for-byte what `encode`
+gives for the same event; `repository.append_outbox` writes the rows with one COPY.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+from memberflow_events.codec import encode
+from memberflow_events.envelope import EventPayload, new_event
+
+_NIL_MEMBER = UUID("00000000-0000-4000-8000-000000000000")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRows:
+    """Outbox rows of one event type (columns of `repository.append_outbox`)."""
+
+    topic: str
+    event_type: str
+    event_version: int
+    event_ids: list[str]
+    keys: list[str]
+    values: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+def uuid7_strings(n: int, now_ms: int | None = None) -> list[str]:
+    """`n` distinct RFC 9562 version-7 ids (canonical strings) for events created now.
+
+    48-bit Unix milliseconds, then 74 random bits: the same layout as uuid6.uuid7, made
+    for a whole batch at once.
+    """
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    raw[:, :6] = np.frombuffer(ms.to_bytes(6, "big"), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x70  # version 7
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexes = raw.tobytes().hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (hexes[i : i + 32] for i in range(0, 32 * n, 32))
+    ]
+
+
+def member_strings(raw: np.ndarray[Any, np.dtype[np.void]]) -> list[str]:
+    """Canonical uuid strings of 16-byte ids (as `str(UUID(bytes=...))` gives them)."""
+    hexes = np.ascontiguousarray(raw).tobytes().hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (hexes[i : i + 32] for i in range(0, len(hexes), 32))
+    ]
+
+
+def _template(prototype: EventPayload, producer: str, occurred_at: datetime) -> str:
+    """The envelope JSON of one event with `{e}`, `{m}` and `{p}` where its event id,
+    member id and payload go (a str.format template; literal braces doubled)."""
+    event = new_event(prototype, producer=producer, member_id=_NIL_MEMBER, occurred_at=occurred_at)
+    text = encode(event).decode()
+    cuts = [
+        (prototype.model_dump_json(), "\x00p\x00"),
+        (str(event.event_id), "\x00e\x00"),
+        (str(_NIL_MEMBER), "\x00m\x00"),
+    ]
+    for value, marker in cuts:
+        if text.count(value) != (2 if marker == "\x00e\x00" else 1):
+            raise ValueError(f"cannot template the envelope of {prototype.event_type}")
+        text = text.replace(value, marker)
+    text = text.replace("{", "{{").replace("}", "}}")
+    return text.replace("\x00p\x00", "{p}").replace("\x00e\x00", "{e}").replace("\x00m\x00", "{m}")
+
+
+def outbox_rows(
+    payloads: Iterable[tuple[str, Hashable]],
+    build: Callable[[Hashable], EventPayload],
+    *,
+    producer: str,
+    occurred_at: datetime,
+) -> OutboxRows | None:
+    """Outbox rows for (member id, payload fields) pairs, all of one payload type.
+
+    `build(fields)` makes the payload model for a member's fields (validated as always);
+    equal fields are built and serialised once. None when there is nothing to emit.
+    """
+    members: list[str] = []
+    bodies: list[str] = []
+    rendered: dict[Hashable, str] = {}
+    first: EventPayload | None = None
+    for member, fields in payloads:
+        body = rendered.get(fields)
+        if body is None:
+            payload = build(fields)
+            first = first or payload
+            body = rendered[fields] = payload.model_dump_json()
+        members.append(member)
+        bodies.append(body)
+    if first is None:
+        return None
+    template = _template(first, producer, occurred_at).format
+    event_ids = uuid7_strings(len(members))
+    values = [
+        template(e=e, m=m, p=p).encode() for e, m, p in zip(event_ids, members, bodies, strict=True)
+    ]
+    return OutboxRows(
+        topic=first.topic,
+        event_type=first.event_type,
+        event_version=first.event_version,
+        event_ids=event_ids,
+        keys=members,
+        values=values,
+    )
