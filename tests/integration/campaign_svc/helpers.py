@@ -1,0 +1,151 @@
+"""Events, campaigns and reads the campaign-svc integration tests share."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from campaign_svc.domain import MemberProjection
+from campaign_svc.repository import get_member
+from fastapi import FastAPI
+from memberflow_events.codec import decode, encode
+from memberflow_events.envelope import Envelope, EventPayload, new_event
+from memberflow_events.kafka import make_producer
+from memberflow_events.payloads import MemberRegistered, TierChanged
+from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.support import KAFKA_BOOTSTRAP, bearer, eventually, read_topic
+
+Direction = Literal["upgrade", "downgrade", "initial"]
+
+
+def ops(app: FastAPI) -> dict[str, str]:
+    return bearer(app, "alice", OPS)
+
+
+def shop(app: FastAPI) -> dict[str, str]:
+    return bearer(app, "shop", STOREFRONT)
+
+
+def member_token(app: FastAPI, member_id: uuid.UUID | str) -> dict[str, str]:
+    return bearer(app, str(member_id), MEMBER_SELF)
+
+
+def sessions(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = app.state.runtime.sessions
+    return maker
+
+
+# ---------- events in ----------
+
+
+def event(payload: EventPayload, member_id: uuid.UUID, producer: str = "test") -> Envelope:
+    return new_event(payload, producer=producer, member_id=member_id, occurred_at=datetime.now(UTC))
+
+
+def registered(member_id: uuid.UUID, **fields: Any) -> Envelope:
+    return event(MemberRegistered(**fields), member_id, "member-svc")
+
+
+def tier_changed(member_id: uuid.UUID, to_tier: str, direction: Direction = "upgrade") -> Envelope:
+    payload = TierChanged(
+        from_tier="basic",
+        to_tier=to_tier,
+        direction=direction,
+        reason="threshold reached",
+        qualifying_value=500_000,
+    )
+    return event(payload, member_id, "tier-svc")
+
+
+async def publish(topic_prefix: str, topic: str, events: Sequence[Envelope]) -> None:
+    """Send events as their producer would: key = member id, to the test's topic copy."""
+    producer = make_producer(KAFKA_BOOTSTRAP, "campaign-test-producer")
+    await producer.start()
+    try:
+        for item in events:
+            await producer.send(f"{topic_prefix}{topic}", encode(item), key=item.key.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def applied_count(app: FastAPI) -> int:
+    """How many events the inbox consumer has applied."""
+    async with sessions(app)() as session:
+        return int(await session.scalar(text("SELECT count(*) FROM inbox")) or 0)
+
+
+async def wait_applied(app: FastAPI, count: int, within: float = 60) -> None:
+    async def done() -> bool:
+        return await applied_count(app) >= count
+
+    await eventually(done, within=within, what=f"{count} events applied")
+
+
+async def projection(app: FastAPI, member_id: uuid.UUID) -> MemberProjection | None:
+    async with sessions(app)() as session:
+        return await get_member(session, member_id)
+
+
+# ---------- events out ----------
+
+
+async def outbox_events(app: FastAPI) -> list[Envelope]:
+    """Everything the service wrote to its outbox, in order (published or not)."""
+    async with sessions(app)() as session:
+        rows = await session.execute(text("SELECT value FROM outbox ORDER BY id"))
+        return [decode(bytes(row.value)) for row in rows]
+
+
+async def of_type(app: FastAPI, event_type: str) -> list[Envelope]:
+    return [e for e in await outbox_events(app) if e.type == event_type]
+
+
+async def published(topic_prefix: str, event_type: str | None = None) -> list[Envelope]:
+    events = [decode(r.value) for r in await read_topic(f"{topic_prefix}campaigns")]
+    return [e for e in events if event_type is None or e.type == event_type]
+
+
+async def wait_published(topic_prefix: str, event_type: str, count: int) -> list[Envelope]:
+    found: list[Envelope] = []
+
+    async def enough() -> bool:
+        found[:] = await published(topic_prefix, event_type)
+        return len(found) >= count
+
+    await eventually(enough, within=60, what=f"{count} {event_type} on Kafka")
+    return found
+
+
+# ---------- campaigns ----------
+
+
+def welcome_campaign(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Welcome",
+        "trigger": {"kind": "member_registered"},
+        "actions": [
+            {
+                "kind": "coupon",
+                "terms": {"kind": "percent", "value": 10},
+                "valid_days": 30,
+            }
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_campaign(
+    client: httpx.AsyncClient, app: FastAPI, body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post("/v1/campaigns", json=body, headers=ops(app))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created

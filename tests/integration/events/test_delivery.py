@@ -1,0 +1,212 @@
+"""Outbox → Kafka → inbox against the real broker and database, including failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from memberflow_events.codec import encode
+from memberflow_events.kafka import make_producer
+from memberflow_events.redrive import redrive
+
+from tests.conftest import CreateDatabase
+from tests.integration.events.pipeline import BROKEN_KINDS, SINK, Pipeline, activity
+from tests.support import KAFKA_BOOTSTRAP, eventually, read_topic
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+async def pipeline(create_database: CreateDatabase, topic_prefix: str) -> AsyncIterator[Pipeline]:
+    pipe = Pipeline(await create_database("source"), await create_database("sink"), topic_prefix)
+    await pipe.prepare()
+    yield pipe
+    await pipe.close()
+
+
+async def test_outbox_to_inbox_round_trip(pipeline: Pipeline) -> None:
+    members = [uuid.uuid4() for _ in range(20)]
+    events = [activity(members[i % 20]) for i in range(200)]
+    await pipeline.start_relay()
+    await pipeline.start_consumer()
+    for start in range(0, 200, 50):
+        await pipeline.publish(events[start : start + 50])
+
+    await eventually(lambda: _total_is(pipeline, 200), what="200 visits applied")
+
+    assert await pipeline.visits() == dict.fromkeys(members, 10)
+    assert await pipeline.scalar(pipeline.sink, "SELECT count(*) FROM inbox") == 200
+    await eventually(lambda: _outbox_drained(pipeline), what="every outbox row marked published")
+    records = await read_topic(f"{pipeline.prefix}members")
+    assert len(records) == 200
+    headers = dict(records[0].headers)
+    assert headers["type"] == b"member.activity"
+    assert headers["version"] == b"1"
+    assert {record.key.decode() for record in records} == {str(member) for member in members}
+
+
+async def test_duplicated_event_is_applied_once(pipeline: Pipeline) -> None:
+    duplicated, marker = activity(uuid.uuid4()), activity(uuid.uuid4())
+    await pipeline.start_consumer()
+    producer = make_producer(KAFKA_BOOTSTRAP, "test-duplicator")
+    await producer.start()
+    try:
+        for event in (duplicated, duplicated, duplicated, marker):
+            await producer.send_and_wait(
+                f"{pipeline.prefix}members", encode(event), key=event.key.encode()
+            )
+    finally:
+        await producer.stop()
+
+    await eventually(lambda: _has_visits(pipeline, marker.member_id), what="the marker event")
+
+    visits = await pipeline.visits()
+    assert visits == {duplicated.member_id: 1, marker.member_id: 1}
+
+
+async def test_batch_hooks_write_in_bulk_and_still_once(pipeline: Pipeline) -> None:
+    members = [uuid.uuid4() for _ in range(7)]
+    events = [activity(members[i % 7]) for i in range(140)]
+    await pipeline.start_consumer(batch_size=50, buffered=True)
+    producer = make_producer(KAFKA_BOOTSTRAP, "test-bulk")
+    await producer.start()
+    try:
+        for event in [*events, *events[:40]]:  # 40 duplicates
+            await producer.send(f"{pipeline.prefix}members", encode(event), key=event.key.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    await eventually(lambda: _total_is(pipeline, 140), what="140 buffered visits")
+    await asyncio.sleep(1.0)  # the duplicates are consumed too
+    assert await pipeline.visits() == dict.fromkeys(members, 20)
+
+
+async def test_poison_events_go_to_the_dlq_and_the_consumer_goes_on(pipeline: Pipeline) -> None:
+    member = uuid.uuid4()
+    unknown_version = encode(activity(member)).replace(b'"version":1', b'"version":99')
+    poison_handler = activity(uuid.uuid4(), kind="poison")
+    good = [activity(member) for _ in range(5)]
+    await pipeline.start_consumer(batch_size=50)
+    producer = make_producer(KAFKA_BOOTSTRAP, "test-poisoner")
+    await producer.start()
+    try:
+        topic = f"{pipeline.prefix}members"
+        key = str(member).encode()
+        await producer.send_and_wait(topic, b"{not json", key=key)
+        await producer.send_and_wait(topic, unknown_version, key=key)
+        await producer.send_and_wait(topic, encode(poison_handler), key=key)
+        for event in good:
+            await producer.send_and_wait(topic, encode(event), key=key)
+    finally:
+        await producer.stop()
+
+    await eventually(lambda: _total_is(pipeline, 5), what="the good events after the poison")
+    assert poison_handler.member_id not in await pipeline.visits()  # its write was rolled back
+
+    dead = await read_topic(f"{pipeline.prefix}dlq.{SINK}")
+    reasons = sorted(dict(record.headers)["dlq.reason"].decode() for record in dead)
+    assert len(reasons) == 3, reasons
+    assert any("not UTF-8 JSON" in reason for reason in reasons)
+    assert any("unsupported version 99 of member.activity" in reason for reason in reasons)
+    assert any("invariant violated: poison visit" in reason for reason in reasons)
+    sources = {dict(record.headers)["dlq.source.topic"] for record in dead}
+    assert sources == {f"{pipeline.prefix}members".encode()}
+    assert all(record.value for record in dead)  # the original record is kept for redrive
+
+
+async def test_dead_letters_redrive_after_the_fix(pipeline: Pipeline) -> None:
+    flaky = activity(uuid.uuid4(), kind="flaky")
+    BROKEN_KINDS.add("flaky")
+    try:
+        await pipeline.start_consumer()
+        await pipeline.start_relay()
+        await pipeline.publish([flaky])
+        dlq = f"{pipeline.prefix}dlq.{SINK}"
+        await eventually(lambda: _count_records(dlq, 1), what="the flaky event in the DLQ")
+    finally:
+        BROKEN_KINDS.discard("flaky")  # the "fix" is deployed
+
+    assert await redrive(SINK, KAFKA_BOOTSTRAP, pipeline.prefix) == 1
+    await eventually(lambda: _has_visits(pipeline, flaky.member_id), what="the redriven event")
+    assert await redrive(SINK, KAFKA_BOOTSTRAP, pipeline.prefix) == 0  # nothing left
+    assert await pipeline.visits() == {flaky.member_id: 1}
+
+
+async def test_relay_killed_between_publish_and_mark_sent_yields_one_effect(
+    pipeline: Pipeline,
+) -> None:
+    events = [activity(uuid.uuid4()) for _ in range(30)]
+    await pipeline.publish(events)
+    database_url = pipeline.source.url.render_as_string(hide_password=False)
+
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.events.relay_then_die",
+        database_url,
+        pipeline.prefix,
+        cwd=ROOT,
+    )
+    assert await doomed.wait() == -9  # SIGKILL after Kafka acknowledged the batch
+
+    assert (
+        await pipeline.scalar(
+            pipeline.source, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        == 30
+    )
+    assert len(await read_topic(f"{pipeline.prefix}members")) == 30  # they did reach Kafka
+
+    await pipeline.start_relay()  # a new relay publishes the unmarked rows again
+    await pipeline.start_consumer()
+    await eventually(lambda: _outbox_drained(pipeline), what="the new relay to mark the rows")
+    await eventually(lambda: _total_is(pipeline, 30), what="30 visits")
+    await asyncio.sleep(1.0)  # let the consumer see the second copies too
+
+    assert len(await read_topic(f"{pipeline.prefix}members")) == 60  # every event twice on Kafka
+    assert await pipeline.visits() == {event.member_id: 1 for event in events}  # once in effect
+
+
+async def test_broker_restart_mid_stream_loses_nothing(pipeline: Pipeline) -> None:
+    members = [uuid.uuid4() for _ in range(10)]
+    await pipeline.start_relay()
+    await pipeline.start_consumer()
+    await pipeline.publish([activity(members[i % 10]) for i in range(100)])
+    await eventually(lambda: _total_is(pipeline, 100), what="the first 100 visits")
+
+    restart = await asyncio.create_subprocess_exec(str(ROOT / "infra/infra.sh"), "restart-kafka")
+    for _ in range(10):  # keep writing while the broker goes down and comes back
+        await pipeline.publish([activity(members[i % 10]) for i in range(20)])
+        await asyncio.sleep(0.5)
+    assert await restart.wait() == 0
+    await pipeline.publish([activity(members[i % 10]) for i in range(100)])
+
+    await eventually(lambda: _total_is(pipeline, 400), within=120, what="all 400 visits")
+    await asyncio.sleep(1.0)
+    assert Counter(await pipeline.visits()) == Counter(dict.fromkeys(members, 40))
+    assert await pipeline.scalar(pipeline.sink, "SELECT count(*) FROM inbox") == 400
+
+
+async def _total_is(pipeline: Pipeline, expected: int) -> bool:
+    total = await pipeline.total_visits()
+    assert total <= expected, f"{total} visits applied, more than the {expected} events sent"
+    return total == expected
+
+
+async def _outbox_drained(pipeline: Pipeline) -> bool:
+    pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    return await pipeline.scalar(pipeline.source, pending) == 0
+
+
+async def _count_records(topic: str, expected: int) -> bool:
+    return len(await read_topic(topic)) == expected
+
+
+async def _has_visits(pipeline: Pipeline, member: uuid.UUID | None) -> bool:
+    return member in await pipeline.visits()

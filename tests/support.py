@@ -1,0 +1,72 @@
+"""Helpers for tests: where the local infrastructure listens, and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+from memberflow_events.kafka import partitions_of
+
+PG_PORT = int(os.environ.get("MF_PG_PORT", "55432"))
+KAFKA_PORT = int(os.environ.get("MF_KAFKA_PORT", "59092"))
+REDIS_PORT = int(os.environ.get("MF_REDIS_PORT", "56379"))
+KAFKA_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
+REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
+ADMIN_DSN = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "condition"
+) -> None:
+    """Poll until `check` holds; fail naming what never happened."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def read_topic(topic: str, bootstrap: str = KAFKA_BOOTSTRAP) -> list[Any]:
+    """Every record currently in a topic, from the beginning, without committing offsets."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=f"reader-{uuid.uuid4().hex}"
+    )
+    await consumer.start()
+    try:
+        partitions = await partitions_of(bootstrap, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records
+    finally:
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_service(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service in-process (migrations, relay, consumer, jobs) and talk HTTP to it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            yield client
+
+
+def bearer(
+    app: FastAPI, subject: str, *scopes: str, ttl: timedelta = timedelta(hours=1)
+) -> dict[str, str]:
+    """Authorization header with a token the service accepts."""
+    token = app.state.token_verifier.issue(subject, scopes, ttl=ttl)
+    return {"Authorization": f"Bearer {token}"}
