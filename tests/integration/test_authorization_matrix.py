@@ -19,6 +19,11 @@ PUBLIC), and a POLICY row whose route is gone fails too. Each classified route t
   `member:self` token of another member → 403;
 - every principal the table allows → neither 401 nor 403 (404, 409, 422, 200 are fine:
   the auth gate let the request through).
+- with invalid path values and no body, query or Idempotency-Key, no token is still 401
+  and a refused principal still 403: authentication and scope come before validation.
+
+tests/integration/member_svc/test_authorization.py stays: it also checks that refused
+requests wrote nothing and the exact statuses of a member's own requests.
 
 Each service runs once per module (its own database and topics) against the real
 infrastructure.
@@ -326,11 +331,17 @@ class Service:
             return "gold"
         raise AssertionError(f"{self.name}: no test value for path parameter {{{name}}}")
 
-    async def call(self, key: RouteKey, headers: dict[str, str]) -> httpx.Response:
+    async def call(
+        self, key: RouteKey, headers: dict[str, str], *, bare: bool = False
+    ) -> httpx.Response:
+        """The route with valid-looking input; `bare`: invalid path values, no body, no
+        query, no Idempotency-Key (the auth gate must still answer first)."""
         _, method, template = key
         path = template
         for name in _path_parameters(template):
-            path = path.replace(f"{{{name}}}", self.path_value(name))
+            path = path.replace(f"{{{name}}}", "-" if bare else self.path_value(name))
+        if bare:
+            return await self.client.request(method, path, headers=headers)
         make_body = BODIES.get(key)
         body = make_body(self.member_id) if make_body else None
         return await self.client.request(
@@ -577,6 +588,26 @@ async def test_without_valid_credentials_it_is_401(
     response = await service.call(key, _unauthenticated(service, credential))
     _problem(response, 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def _before_validation(key: RouteKey) -> Iterator[str]:
+    yield "no-token"
+    yield from _forbidden(key)
+
+
+@pytest.mark.parametrize(("key", "who"), _cases(_before_validation))
+async def test_the_auth_gate_answers_before_input_validation(
+    stack: Stack, key: RouteKey, who: str
+) -> None:
+    """Invalid path values, no body, query or Idempotency-Key: still 401/403, so a caller
+    without the right token learns nothing about what the route accepts."""
+    service = await stack.get(key[0])
+    if who == "no-token":
+        response = await service.call(key, {}, bare=True)
+        _problem(response, 401)
+    else:
+        response = await service.call(key, service.token(who), bare=True)
+        _problem(response, 403)
 
 
 @pytest.mark.parametrize(("key", "principal"), _cases(_forbidden))
