@@ -15,7 +15,8 @@ PACKAGES := memberflow_events memberflow_platform member_svc points_svc tier_svc
 PYPROJECTS := pyproject.toml uv.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
 
 .PHONY: help install infra-up infra-down infra-status test test-unit lint format schemas \
-        validate-deploy up down status clean dlq-redrive analytics-rebuild points-reconcile bench
+        validate-deploy up down status clean dlq-redrive analytics-rebuild points-reconcile bench \
+        chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -49,7 +50,7 @@ lint: install ## ruff (lint + format check), mypy, generated docs up to date
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(addprefix -p ,$(PACKAGES))
-	$(VENV)/bin/mypy --explicit-package-bases tests demo bench
+	$(VENV)/bin/mypy --explicit-package-bases tests demo bench chaos
 	$(PY) -m memberflow_events.schemas docs/events --check
 
 format: install ## apply ruff fixes and formatting
@@ -71,6 +72,9 @@ points-reconcile: install ## check every points balance against its ledger and l
 
 bench: install infra-up ## benchmarks: bench/results/<date>.json and a table (QUICK=1 smoke run, ONLY=a,b)
 	$(PY) -m bench.run $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
+
+chaos: install ## faults under load on a private platform, then verify (SHORT=1: the CI form)
+	$(PY) -m chaos.run $(if $(SHORT),--short,)
 
 validate-deploy: install ## validate docker-compose.yml and deploy/k8s offline
 	deploy/validate.sh
