@@ -636,3 +636,25 @@ async def test_a_principal_the_table_allows_passes_the_auth_gate(
     response = await service.call(key, service.token(principal))
     assert response.status_code not in (401, 403), (response.status_code, response.text)
     assert response.status_code < 500, (response.status_code, response.text)
+
+
+def _takes_a_body(key: RouteKey) -> Iterator[str]:
+    if key[1] in {"POST", "PUT", "PATCH"}:
+        yield "no-token"
+
+
+@pytest.mark.parametrize(("key", "who"), _cases(_takes_a_body))
+async def test_malformed_json_without_a_token_is_401_not_422(
+    stack: Stack, key: RouteKey, who: str
+) -> None:
+    """FastAPI parses a body before it runs dependencies; the problem handler still puts
+    authentication first, so an anonymous caller cannot probe what a route accepts."""
+    service = await stack.get(key[0])
+    _, method, template = key
+    path = template
+    for name in _path_parameters(template):
+        path = path.replace(f"{{{name}}}", service.path_value(name))
+    response = await service.client.request(
+        method, path, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    _problem(response, 401)

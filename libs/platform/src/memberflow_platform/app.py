@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from memberflow_platform.auth import TokenVerifier
+from memberflow_platform.auth import TokenVerifier, authenticate
 from memberflow_platform.problems import install_problem_handlers
 from memberflow_platform.runtime import Runtime, ServiceDefinition
 
@@ -51,7 +51,7 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
     app.state.token_verifier = TokenVerifier(
         settings.jwt_secret.get_secret_value(), settings.jwt_issuer, settings.jwt_audience
     )
-    install_problem_handlers(app)
+    install_problem_handlers(app, authenticate)
     _install_metrics(app, settings.service_name)
     _install_probes(app)
     for router in definition.routers:

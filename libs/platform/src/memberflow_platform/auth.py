@@ -91,17 +91,22 @@ def _unauthorized(detail: str) -> Problem:
     )
 
 
+def authenticate(request: Request) -> Principal:
+    """The principal of the request's bearer token; 401 when it is missing or invalid."""
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token:
+        raise _unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(token.strip())
+
+
 def require(*scopes: str) -> Callable[[Request], Awaitable[Principal]]:
     """FastAPI dependency: an authenticated principal holding at least one of `scopes`."""
     wanted = frozenset(scopes)
 
     async def dependency(request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token:
-            raise _unauthorized("missing bearer token")
-        verifier: TokenVerifier = request.app.state.token_verifier
-        principal = verifier.verify(token.strip())
+        principal = authenticate(request)
         if not principal.scopes & wanted:
             raise Problem(403, f"requires one of the scopes {sorted(wanted)}", code="forbidden")
         return principal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,13 +90,24 @@ def _field_of(location: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(
+    app: FastAPI, authenticate: Callable[[Request], object] | None = None
+) -> None:
+    """Every error as problem+json. With `authenticate`, a request to /v1 that is both
+    unauthenticated and malformed gets 401, not 422: FastAPI parses the body before it runs
+    the auth dependency, and an anonymous caller should learn nothing about the API."""
+
     async def on_problem(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, Problem)
         return problem_response(request, error)
 
     async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        if authenticate is not None and request.url.path.startswith("/v1/"):
+            try:
+                authenticate(request)
+            except Problem as unauthorized:
+                return problem_response(request, unauthorized)
         errors = [
             {"field": _field_of(item["loc"]), "message": item["msg"]} for item in error.errors()
         ]
