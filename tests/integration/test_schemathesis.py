@@ -17,6 +17,7 @@ shrinking (a failure shows the case as generated, with a curl line to replay it)
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import uuid
@@ -50,7 +51,9 @@ pytestmark = pytest.mark.infra
 
 SERVICES = ("member-svc", "points-svc", "tier-svc", "campaign-svc", "analytics-svc")
 SEED = 20261123
-FUZZ_EXAMPLES = 50  # random cases per operation, on top of examples and boundary values
+# Random cases per operation, on top of examples and boundary values; raise it for a
+# deeper local hunt (MF_SCHEMATHESIS_EXAMPLES=1000); CI keeps the module under a minute.
+FUZZ_EXAMPLES = int(os.environ.get("MF_SCHEMATHESIS_EXAMPLES", "50"))
 
 
 def build_app(service: str, database_url: str, topic_prefix: str) -> FastAPI:

@@ -215,6 +215,14 @@ class CampaignDefinition(_Value):
     actions: tuple[Action, ...]
     controls: Controls = Field(default_factory=Controls)
 
+    @field_validator("name")
+    @classmethod
+    def _name_printable(cls, value: str) -> str:
+        # Stored as given: NUL (PostgreSQL cannot store it) and the like are refused.
+        if any(not character.isprintable() for character in value):
+            raise ValueError("must not contain control characters")
+        return value
+
     @field_validator("actions")
     @classmethod
     def _some_action(cls, value: tuple[Action, ...]) -> tuple[Action, ...]:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from campaign_svc.domain import Discount
 from campaign_svc.repository import CampaignStats, StoredCampaign, StoredCoupon
@@ -140,6 +140,14 @@ class BasketRequest(_Request):
 
 class RedeemRequest(BasketRequest):
     order_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    @field_validator("order_id")
+    @classmethod
+    def _order_id_printable(cls, value: str | None) -> str | None:
+        # Stored as given: NUL (PostgreSQL cannot store it) and the like are refused.
+        if value is not None and any(not character.isprintable() for character in value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class DiscountView(BaseModel):

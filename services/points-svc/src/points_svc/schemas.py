@@ -15,12 +15,25 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _printable(value: str, *, allowed: str = "") -> str:
+    """Text stored as given: control characters (NUL, which PostgreSQL cannot store, and
+    the like) are refused with a 422 naming the field instead of failing the insert."""
+    if any(not character.isprintable() and character not in allowed for character in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 class RedemptionRequest(_Request):
     points: Annotated[int, Field(gt=0, description="points to spend")]
     reference: Annotated[
         str | None,
         Field(min_length=1, max_length=200, description="caller's reference, e.g. a reward id"),
     ] = None
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_printable(cls, reference: str | None) -> str | None:
+        return None if reference is None else _printable(reference)
 
 
 class AdjustmentRequest(_Request):
@@ -39,7 +52,7 @@ class AdjustmentRequest(_Request):
     def _not_blank(cls, reason: str) -> str:
         if not reason.strip():
             raise ValueError("a reason is required")
-        return reason.strip()
+        return _printable(reason.strip(), allowed="\n\r\t")
 
 
 class RedemptionView(BaseModel):

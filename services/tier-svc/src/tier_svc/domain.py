@@ -38,6 +38,14 @@ class UnknownTierError(LookupError):
     """The member's tier code is not on the ladder (it was removed by ops)."""
 
 
+def printable(value: str) -> str:
+    """Names and perks are stored as given: control characters (NUL, which PostgreSQL cannot
+    store in JSONB, and the like) are refused with a 422 naming the field."""
+    if any(not character.isprintable() for character in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 class TierDefinition(BaseModel):
     """One rung of the ladder. `threshold` is in metric units (minor units for spend)."""
 
@@ -49,6 +57,16 @@ class TierDefinition(BaseModel):
     threshold: Annotated[int, Field(ge=0)]
     multiplier: Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=4)] = Decimal(1)
     perks: tuple[Annotated[str, Field(min_length=1, max_length=200)], ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _name_printable(cls, name: str) -> str:
+        return printable(name)
+
+    @field_validator("perks")
+    @classmethod
+    def _perks_printable(cls, perks: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(printable(perk) for perk in perks)
 
 
 class Ladder(BaseModel):

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tier_svc.domain import QualifyingMetric, TierCode, TierDefinition
+from tier_svc.domain import QualifyingMetric, TierCode, TierDefinition, printable
 
 
 class _Body(BaseModel):
@@ -65,6 +65,16 @@ class TierPatch(_Body):
     multiplier: Annotated[Decimal, Field(gt=0, max_digits=6, decimal_places=4)] | None = None
     perks: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
     threshold: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_printable(cls, name: str | None) -> str | None:
+        return None if name is None else printable(name)
+
+    @field_validator("perks")
+    @classmethod
+    def _perks_printable(cls, perks: list[str] | None) -> list[str] | None:
+        return None if perks is None else [printable(perk) for perk in perks]
 
 
 class TierCount(BaseModel):
