@@ -130,6 +130,7 @@ def api_schema(service_thread: ServiceThread) -> schemathesis.BaseSchema:
     config = schemathesis.Config.from_dict(
         {
             "seed": SEED,
+            "cache": {"enabled": False},  # nothing carried between runs, no .schemathesis/
             "generation": {
                 "max-examples": FUZZ_EXAMPLES,
                 "deterministic": True,
