@@ -15,10 +15,12 @@ import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# Below Linux's ephemeral range (32768-60999): a restarted broker or database must be able
+# to bind its port again while hundreds of client connections hold local ports.
 STATE = ROOT / ".local" / "chaos"
-KAFKA_PORT = 59192
-PG_PORT = 55532
-REDIS_PORT = 56479
+KAFKA_PORT = 19192
+PG_PORT = 15532
+REDIS_PORT = 16479
 SERVICE_PORTS = {
     "member": 18001,
     "points": 18002,

@@ -119,17 +119,25 @@ class Workload:
         self.duplicates = 0
         self.redemptions_refused = 0
 
-    async def run(self) -> None:
+    async def run(self, faults: asyncio.Task[list[str]]) -> None:
+        """At least `plan.members` journeys, and new ones until the last fault is over, so
+        that every fault, the last one too, happens under load."""
         limit = asyncio.Semaphore(self.plan.concurrency)
         members = httpx.AsyncClient(base_url=self.services.url("member"), timeout=10)
         points = httpx.AsyncClient(base_url=self.services.url("points"), timeout=10)
 
         async def one(index: int) -> None:
-            async with limit:
+            try:
                 await self.member_journey(index, members, points)
+            finally:
+                limit.release()
 
+        journeys: list[asyncio.Task[None]] = []
         try:
-            await asyncio.gather(*(one(i) for i in range(self.plan.members)))
+            while len(journeys) < self.plan.members or not faults.done():
+                await limit.acquire()
+                journeys.append(asyncio.create_task(one(len(journeys))))
+            await asyncio.gather(*journeys)
         finally:
             await members.aclose()
             await points.aclose()
@@ -386,7 +394,7 @@ async def main(plan: Plan, seed: int) -> int:
         workload = Workload(plan, services, publisher, seed)
         log(f"workload: {plan.members} members; faults begin")
         faults = asyncio.create_task(inject_faults(services, gap=4))
-        await workload.run()
+        await workload.run(faults)
         injected = await faults
         log(f"workload done after {time.monotonic() - started:.0f}s; waiting for convergence")
         reports = await converge(verification(services, workload.expected, prefix), plan.settle)
