@@ -10,7 +10,7 @@
 #   3. validates docker-compose.yml against the compose-spec JSON Schema (check-jsonschema)
 #      and with the compose v2 binary's `config -q` (catches references to undefined
 #      services, bad interpolation, ...);
-#   4. checks services/*/Dockerfile with BuildKit's Dockerfile frontend (lint with every
+#   4. checks services/Dockerfile (for each service) with BuildKit's Dockerfile frontend (lint with every
 #      rule, conversion to a build graph, COPY sources present and not .dockerignored):
 #      deploy/tools/dockerfile-check, built once into .local/bin. Images are not built.
 #
@@ -108,9 +108,14 @@ if ((do_compose)); then
 fi
 
 if ((do_dockerfiles)); then
-  ((${#dockerfiles[@]})) || dockerfiles=(services/*/Dockerfile)
-  echo "== Dockerfiles: ${#dockerfiles[@]} (context: repository root)"
-  "$(dockerfile_check_bin)" -context "$root" "${dockerfiles[@]}"
+  ((${#dockerfiles[@]})) || dockerfiles=(services/Dockerfile)
+  echo "== Dockerfiles: ${dockerfiles[*]}, once per service (context: repository root)"
+  port=8001
+  for service in member-svc points-svc tier-svc campaign-svc analytics-svc; do
+    "$(dockerfile_check_bin)" -context "$root" -build-arg "SERVICE=$service" \
+      -build-arg "PORT=$port" "${dockerfiles[@]}"
+    port=$((port + 1))
+  done
 fi
 
 echo "deploy files valid"

@@ -11,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 CauseType = Literal["order", "refund", "redemption", "adjustment", "expiry", "bonus", "referral"]
 
 
+# Largest number of points one request may move: far beyond any real balance, and small
+# enough that balances summed from such amounts stay inside PostgreSQL's bigint.
+MAX_POINTS = 10**12
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -24,7 +29,7 @@ def _printable(value: str, *, allowed: str = "") -> str:
 
 
 class RedemptionRequest(_Request):
-    points: Annotated[int, Field(gt=0, description="points to spend")]
+    points: Annotated[int, Field(gt=0, le=MAX_POINTS, description="points to spend")]
     reference: Annotated[
         str | None,
         Field(min_length=1, max_length=200, description="caller's reference, e.g. a reward id"),
@@ -37,7 +42,9 @@ class RedemptionRequest(_Request):
 
 
 class AdjustmentRequest(_Request):
-    points: Annotated[int, Field(description="signed correction; never zero")]
+    points: Annotated[
+        int, Field(ge=-MAX_POINTS, le=MAX_POINTS, description="signed correction; never zero")
+    ]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
 
     @field_validator("points")
