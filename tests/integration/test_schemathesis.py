@@ -8,7 +8,9 @@ Schemathesis talks plain HTTP to it, as any client would.
 Schemathesis reads the service's /openapi.json and, for every operation, sends the
 schema's examples, boundary values of every parameter and body field (huge integers,
 long strings, odd dates, missing and extra fields: its "coverage" phase) and a few
-random cases, all with an ops token. A 4xx is a fine answer to nonsense; a 5xx is a bug.
+random cases, all with an ops (and storefront) token and a fresh Idempotency-Key, so
+bodies get past the auth gate and the header check into validation and the handlers.
+A 4xx is a fine answer to nonsense; a 5xx is a bug. Checked: not_a_server_error.
 
 Reproducible: a fixed seed, deterministic generation, no example database, no
 shrinking (a failure shows the case as generated, with a curl line to replay it).
@@ -118,8 +120,8 @@ async def service_thread(
 ) -> AsyncIterator[ServiceThread]:
     app = build_app(service, await create_database(service.replace("-", "_")), topic_prefix)
     running = ServiceThread(app)
-    await running.start()
     try:
+        await running.start()
         yield running
     finally:
         await running.stop()

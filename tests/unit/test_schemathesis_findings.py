@@ -1,7 +1,8 @@
-"""Free text stored by the services refuses control characters with a validation error.
+"""Inputs tests/integration/test_schemathesis.py found answered with a 500, now refused.
 
-Found by tests/integration/test_schemathesis.py: a NUL in these fields reached
-PostgreSQL (which cannot store it in text or JSONB) and the request failed with a 500.
+- Free text the services store: a NUL reached PostgreSQL (which cannot store it in text
+  or JSONB) and the request failed; control characters are now a validation error.
+- points-svc amounts: an adjustment beyond bigint failed the insert; amounts are bounded.
 """
 
 from __future__ import annotations
@@ -58,3 +59,14 @@ def test_ordinary_text_still_passes() -> None:
     assert RedemptionRequest.model_validate({"points": 1, "reference": "reward-7 ü"}).reference
     assert AdjustmentRequest.model_validate({"points": 1, "reason": "goodwill\nline 2"}).reason
     assert TierPatch.model_validate({"name": "Gold ★", "perks": ["free shipping"]}).name
+
+
+@pytest.mark.parametrize("points", [10**12 + 1, -(10**12) - 1, 2**64])
+def test_adjustment_beyond_bigint_range_is_refused(points: int) -> None:
+    # Found by the schemathesis module too: an adjustment of ~7e23 points failed the
+    # insert (out of int64 range) with a 500.
+    with pytest.raises(ValidationError) as raised:
+        AdjustmentRequest.model_validate({"points": points, "reason": "x"})
+    assert [error["loc"][0] for error in raised.value.errors()] == ["points"]
+    with pytest.raises(ValidationError):
+        RedemptionRequest.model_validate({"points": abs(points)})
