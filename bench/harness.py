@@ -46,9 +46,9 @@ class BenchContext:
     @classmethod
     def from_environment(cls, quick: bool) -> BenchContext:
         return cls(
-            kafka_bootstrap=f"127.0.0.1:{os.environ.get('MF_KAFKA_PORT', '59092')}",
-            pg_port=int(os.environ.get("MF_PG_PORT", "55432")),
-            redis_url=f"redis://127.0.0.1:{os.environ.get('MF_REDIS_PORT', '56379')}/0",
+            kafka_bootstrap=f"127.0.0.1:{os.environ.get('MF_KAFKA_PORT', '19092')}",
+            pg_port=int(os.environ.get("MF_PG_PORT", "15432")),
+            redis_url=f"redis://127.0.0.1:{os.environ.get('MF_REDIS_PORT', '16379')}/0",
             quick=quick,
         )
 

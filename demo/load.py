@@ -203,7 +203,7 @@ async def load() -> None:
         print(f"registered {len(ids)} members")
         events = order_events(data, ids)
         await publish(
-            events, _env("MF_KAFKA_BOOTSTRAP", "127.0.0.1:59092"), _env("MF_TOPIC_PREFIX", "")
+            events, _env("MF_KAFKA_BOOTSTRAP", "127.0.0.1:19092"), _env("MF_TOPIC_PREFIX", "")
         )
         print(f"published {len(data.orders)} purchases and {len(data.refunds)} refunds to Kafka")
         await record_engagement(client, data, ids)

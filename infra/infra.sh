@@ -8,10 +8,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${MF_STATE_DIR:-$ROOT/.local}
 LOGS=$STATE/logs
-KAFKA_PORT=${MF_KAFKA_PORT:-59092}
-KAFKA_CONTROLLER_PORT=${MF_KAFKA_CONTROLLER_PORT:-59093}
-PG_PORT=${MF_PG_PORT:-55432}
-REDIS_PORT=${MF_REDIS_PORT:-56379}
+# Default ports sit below Linux's ephemeral range (32768-60999): a restarted broker or
+# database must bind its port again while client connections hold local ports.
+KAFKA_PORT=${MF_KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${MF_KAFKA_CONTROLLER_PORT:-19093}
+PG_PORT=${MF_PG_PORT:-15432}
+REDIS_PORT=${MF_REDIS_PORT:-16379}
 # Fixed so that a restarted broker matches the meta.properties it formatted.
 KAFKA_CLUSTER_ID=bWVtYmVyZmxvdy1rYWZrYQ
 PG_BIN=${MF_PG_BIN:-/usr/lib/postgresql/15/bin}

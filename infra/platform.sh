@@ -8,10 +8,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${MF_STATE_DIR:-$ROOT/.local}
 LOGS=$STATE/logs
 RUN=$STATE/run
-PG_PORT=${MF_PG_PORT:-55432}
+PG_PORT=${MF_PG_PORT:-15432}
 PG_HOME=${MF_PG_HOME:-/var/tmp/memberflow-pg-$PG_PORT}
-export MF_KAFKA_BOOTSTRAP=${MF_KAFKA_BOOTSTRAP:-127.0.0.1:${MF_KAFKA_PORT:-59092}}
-export MF_REDIS_URL=${MF_REDIS_URL:-redis://127.0.0.1:${MF_REDIS_PORT:-56379}/0}
+export MF_KAFKA_BOOTSTRAP=${MF_KAFKA_BOOTSTRAP:-127.0.0.1:${MF_KAFKA_PORT:-19092}}
+export MF_REDIS_URL=${MF_REDIS_URL:-redis://127.0.0.1:${MF_REDIS_PORT:-16379}/0}
 SERVICES=(member:8001 points:8002 tier:8003 campaign:8004 analytics:8005)
 
 log() { printf '[platform] %s\n' "$*"; }

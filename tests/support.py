@@ -15,9 +15,9 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from memberflow_events.kafka import partitions_of
 
-PG_PORT = int(os.environ.get("MF_PG_PORT", "55432"))
-KAFKA_PORT = int(os.environ.get("MF_KAFKA_PORT", "59092"))
-REDIS_PORT = int(os.environ.get("MF_REDIS_PORT", "56379"))
+PG_PORT = int(os.environ.get("MF_PG_PORT", "15432"))
+KAFKA_PORT = int(os.environ.get("MF_KAFKA_PORT", "19092"))
+REDIS_PORT = int(os.environ.get("MF_REDIS_PORT", "16379"))
 KAFKA_BOOTSTRAP = f"127.0.0.1:{KAFKA_PORT}"
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 ADMIN_DSN = f"postgresql://postgres@127.0.0.1:{PG_PORT}/postgres"

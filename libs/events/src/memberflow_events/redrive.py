@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("service", help="e.g. points-svc")
     parser.add_argument(
-        "--bootstrap", default=os.environ.get("MF_KAFKA_BOOTSTRAP", "127.0.0.1:59092")
+        "--bootstrap", default=os.environ.get("MF_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     )
     parser.add_argument("--prefix", default=os.environ.get("MF_TOPIC_PREFIX", ""))
     parser.add_argument(

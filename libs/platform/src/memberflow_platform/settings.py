@@ -13,8 +13,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: str
     database_url: str = Field(description="postgresql+asyncpg://user:password@host:port/database")
-    kafka_bootstrap: str = "127.0.0.1:59092"
-    redis_url: str = "redis://127.0.0.1:56379/0"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    redis_url: str = "redis://127.0.0.1:16379/0"
     jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-in-production-please")
     jwt_issuer: str = "memberflow"
     jwt_audience: str = "memberflow"

@@ -9,7 +9,7 @@ from pydantic import Field
 class AnalyticsSettings(ServiceSettings):
     service_name: str = "analytics-svc"
     http_port: int = 8005
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/memberflow_analytics"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/memberflow_analytics"
 
     active_window_days: int = Field(default=30, ge=1, description="window of 'active member'")
     churn_threshold: float = Field(

@@ -9,7 +9,7 @@ from pydantic import Field
 class CampaignSettings(ServiceSettings):
     service_name: str = "campaign-svc"
     http_port: int = 8004
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/memberflow_campaign"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/memberflow_campaign"
     birthday_job_interval_seconds: float = Field(
         default=900, gt=0, description="how often birthday campaigns look for today's birthdays"
     )

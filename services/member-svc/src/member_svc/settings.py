@@ -9,7 +9,7 @@ from pydantic import Field
 class MemberSettings(ServiceSettings):
     service_name: str = "member-svc"
     http_port: int = 8001
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/memberflow_member"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/memberflow_member"
     activity_kinds: tuple[str, ...] = Field(
         default=("login", "visit", "review", "share", "app_open", "checkin"),
         description="activity kinds accepted by POST /v1/members/{id}/activities",

@@ -13,7 +13,7 @@ from points_svc.domain import EarningRules
 class PointsSettings(ServiceSettings):
     service_name: str = "points-svc"
     http_port: int = 8002
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/memberflow_points"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:15432/memberflow_points"
     # Purchases arrive in bulk: bigger batches spread each transaction's fixed costs
     # (commit, lock and load statements) over more events (see bench/README.md).
     consumer_batch_size: int = Field(default=2000, ge=1)
