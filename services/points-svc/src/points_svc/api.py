@@ -7,7 +7,7 @@ runtime clock.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -103,9 +103,11 @@ async def get_balance(
     """
     ensure_member_access(principal, member_id)
     now = _now(request)
-    loaded = await repository.read_account(session, member_id)
+    soon_days = _settings(request).points_expiring_soon_days
+    horizon = now + timedelta(days=soon_days)
+    loaded = await repository.read_balance_account(session, member_id, now, horizon)
     account = loaded.account if loaded is not None else domain.Account()
-    balance = domain.balance(account, now, _settings(request).points_expiring_soon_days)
+    balance = domain.balance(account, now, soon_days)
     return views.balance_view(member_id, balance, now)
 
 
