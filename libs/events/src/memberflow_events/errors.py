@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from asyncpg.exceptions import ConnectionDoesNotExistError
 from sqlalchemy import exc as sa_exc
 
 # PostgreSQL SQLSTATE classes and codes that mean "try again", not "this event is bad":
@@ -23,6 +24,11 @@ def is_transient(error: BaseException) -> bool:
             return True
         return _transient_sqlstate(error.orig) or _transient_sqlstate(error.__cause__)
     if isinstance(error, sa_exc.TimeoutError | sa_exc.DisconnectionError):
+        return True
+    # The raw asyncpg pool of the hot read paths raises the driver's own errors.
+    if isinstance(error, ConnectionDoesNotExistError) or (
+        getattr(error, "sqlstate", None) and _transient_sqlstate(error)
+    ):
         return True
     cause = error.__cause__
     return cause is not None and cause is not error and is_transient(cause)

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import asyncpg
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -122,6 +123,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         yield session
+
+
+async def get_read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    """FastAPI dependency: a plain asyncpg connection for a hot read-only query."""
+    runtime: Runtime = request.app.state.runtime
+    assert runtime.read_pool is not None, "the runtime has not started"
+    async with runtime.read_pool.acquire() as connection:
+        yield connection
 
 
 def get_runtime(request: Request) -> Runtime:

