@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
-from memberflow_platform.app import get_runtime, get_session
+from memberflow_platform.app import get_read_connection, get_runtime, get_session
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -27,7 +28,7 @@ from memberflow_platform.problems import Problem, conflict, invalid, not_found
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tier_svc import moves, repository
+from tier_svc import repository
 from tier_svc.domain import (
     Ladder,
     TierDefinition,
@@ -48,6 +49,7 @@ from tier_svc.schemas import (
 router = APIRouter(prefix="/v1", tags=["tiers"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+ReadConnection = Annotated[asyncpg.Connection, Depends(get_read_connection)]
 AnyCaller = Annotated[Principal, Depends(require(MEMBER_SELF, STOREFRONT, OPS))]
 Operator = Annotated[Principal, Depends(require(OPS))]
 
@@ -64,17 +66,15 @@ def _now(request: Request) -> datetime:
 
 @router.get("/members/{member_id}/tier", response_model=MemberTierView)
 async def read_member_tier(
-    member_id: UUID, request: Request, session: Session, principal: AnyCaller
+    member_id: UUID, request: Request, connection: ReadConnection, principal: AnyCaller
 ) -> MemberTierView:
     """The member's tier, benefits, protection, progress to the next tier, downgrade risk."""
     ensure_member_access(principal, member_id)
     now = _now(request)
-    async with session.begin():
-        ladder = (await repository.load_ladder(session)).ladder
-        state = await repository.get_state(session, member_id)
-        if state is None:
-            raise not_found(f"member {member_id}")
-        items = await moves.window_contributions(session, member_id, ladder, now)
+    found = await repository.read_member_tier(connection, member_id, now)
+    if found is None:
+        raise not_found(f"member {member_id}")
+    ladder, state, items = found
     standing = progress(state, items, ladder, now)
     tier = ladder.tier(state.tier_code)
     return MemberTierView(

@@ -12,11 +12,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tier_svc.domain import Contribution, Ladder, QualifyingMetric, TierState, default_ladder
+from tier_svc.domain import (
+    Contribution,
+    Ladder,
+    QualifyingMetric,
+    TierState,
+    default_ladder,
+    window_start,
+)
 from tier_svc.models import (
     contributions,
     ladder_versions,
@@ -308,3 +316,45 @@ async def points_of_order(
     if earned_at is None:
         return None
     return PointsOfOrder(earned_at=earned_at, earned=int(earned), reversed=int(reversed_))
+
+
+# ---------- the member tier read (hot path: a plain asyncpg connection) ----------
+
+_READ_MEMBER_TIER = (
+    "SELECT l.definition::text AS definition, m.tier_code, m.reached_at"
+    " FROM member_tiers m"
+    " LEFT JOIN LATERAL (SELECT definition FROM ladder_versions"
+    "   ORDER BY version DESC LIMIT 1) l ON TRUE"
+    " WHERE m.member_id = $1"
+)
+_READ_CONTRIBUTIONS = (
+    "SELECT counts_at, value FROM contributions"
+    " WHERE member_id = $1 AND metric = $2 AND counts_at > $3 ORDER BY counts_at, id"
+)
+_parsed_ladders: dict[str, Ladder] = {}
+
+
+def _ladder_of(definition: str | None) -> Ladder:
+    """Stored ladder versions never change: each definition is parsed once per process."""
+    if definition is None:
+        return default_ladder()
+    ladder = _parsed_ladders.get(definition)
+    if ladder is None:
+        ladder = _parsed_ladders[definition] = Ladder.model_validate_json(definition)
+    return ladder
+
+
+async def read_member_tier(
+    connection: asyncpg.Connection, member_id: UUID, now: datetime
+) -> tuple[Ladder, TierState, list[Contribution]] | None:
+    """The current ladder, the member's state and the contributions inside the ladder's
+    window at `now`, in two statements; None for an unknown member."""
+    row = await connection.fetchrow(_READ_MEMBER_TIER, member_id)
+    if row is None:
+        return None
+    ladder = _ladder_of(row["definition"])
+    state = TierState(tier_code=row["tier_code"], reached_at=row["reached_at"])
+    rows = await connection.fetch(
+        _READ_CONTRIBUTIONS, member_id, ladder.metric.value, window_start(now, ladder.window_days)
+    )
+    return ladder, state, [Contribution(r["counts_at"], int(r["value"])) for r in rows]
