@@ -70,3 +70,36 @@ def bearer(
     """Authorization header with a token the service accepts."""
     token = app.state.token_verifier.issue(subject, scopes, ttl=ttl)
     return {"Authorization": f"Bearer {token}"}
+
+
+def build_service_app(service: str, database_url: str, topic_prefix: str = "") -> FastAPI:
+    """A service's app as the integration fixtures build it (jobs run only on demand)."""
+    from analytics_svc.main import create_app as create_analytics_app
+    from analytics_svc.settings import AnalyticsSettings
+    from campaign_svc.main import create_app as create_campaign_app
+    from campaign_svc.settings import CampaignSettings
+    from member_svc.main import create_app as create_member_app
+    from member_svc.settings import MemberSettings
+    from points_svc.main import create_app as create_points_app
+    from points_svc.settings import PointsSettings
+    from tier_svc.main import create_app as create_tier_app
+    from tier_svc.settings import TierSettings
+
+    common: dict[str, Any] = {
+        "database_url": database_url,
+        "topic_prefix": topic_prefix,
+        "kafka_bootstrap": KAFKA_BOOTSTRAP,
+        "redis_url": REDIS_URL,
+        "run_jobs": False,
+    }
+    if service == "member-svc":
+        return create_member_app(MemberSettings(**common))
+    if service == "points-svc":
+        return create_points_app(PointsSettings(**common))
+    if service == "tier-svc":
+        return create_tier_app(TierSettings(**common))
+    if service == "campaign-svc":
+        return create_campaign_app(CampaignSettings(**common))
+    if service == "analytics-svc":
+        return create_analytics_app(AnalyticsSettings(**common))
+    raise AssertionError(f"unknown service {service}")

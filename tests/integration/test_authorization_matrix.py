@@ -44,27 +44,17 @@ import httpx
 import jwt
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from analytics_svc.main import create_app as create_analytics_app
-from analytics_svc.settings import AnalyticsSettings
 from campaign_svc.domain_coupons import generate_coupon_code
-from campaign_svc.main import create_app as create_campaign_app
-from campaign_svc.settings import CampaignSettings
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from member_svc.main import create_app as create_member_app
-from member_svc.settings import MemberSettings
 from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT, TokenVerifier
-from points_svc.main import create_app as create_points_app
-from points_svc.settings import PointsSettings
-from tier_svc.main import create_app as create_tier_app
-from tier_svc.settings import TierSettings
 
 from tests.support import (
     ADMIN_DSN,
     KAFKA_BOOTSTRAP,
     PG_PORT,
-    REDIS_URL,
     bearer,
+    build_service_app,
     running_service,
 )
 
@@ -175,25 +165,7 @@ _UNUSED_DB = f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/unused"
 
 
 def build_app(service: str, database_url: str = _UNUSED_DB, topic_prefix: str = "") -> FastAPI:
-    """The service's app as its integration fixtures build it (jobs run only on demand)."""
-    common: dict[str, Any] = {
-        "database_url": database_url,
-        "topic_prefix": topic_prefix,
-        "kafka_bootstrap": KAFKA_BOOTSTRAP,
-        "redis_url": REDIS_URL,
-        "run_jobs": False,
-    }
-    if service == "member-svc":
-        return create_member_app(MemberSettings(**common))
-    if service == "points-svc":
-        return create_points_app(PointsSettings(**common))
-    if service == "tier-svc":
-        return create_tier_app(TierSettings(**common))
-    if service == "campaign-svc":
-        return create_campaign_app(CampaignSettings(**common))
-    if service == "analytics-svc":
-        return create_analytics_app(AnalyticsSettings(**common))
-    raise AssertionError(f"unknown service {service}")
+    return build_service_app(service, database_url, topic_prefix)
 
 
 SERVICES = ("member-svc", "points-svc", "tier-svc", "campaign-svc", "analytics-svc")

@@ -31,23 +31,13 @@ from typing import Any
 import pytest
 import schemathesis
 import uvicorn
-from analytics_svc.main import create_app as create_analytics_app
-from analytics_svc.settings import AnalyticsSettings
-from campaign_svc.main import create_app as create_campaign_app
-from campaign_svc.settings import CampaignSettings
 from fastapi import FastAPI
-from member_svc.main import create_app as create_member_app
-from member_svc.settings import MemberSettings
 from memberflow_platform.auth import OPS, STOREFRONT
-from points_svc.main import create_app as create_points_app
-from points_svc.settings import PointsSettings
 from schemathesis.core.result import Ok
 from schemathesis.engine import Status, StopReason, events
-from tier_svc.main import create_app as create_tier_app
-from tier_svc.settings import TierSettings
 
 from tests.conftest import CreateDatabase
-from tests.support import KAFKA_BOOTSTRAP, REDIS_URL, bearer
+from tests.support import bearer, build_service_app
 
 pytestmark = pytest.mark.infra
 
@@ -59,24 +49,7 @@ FUZZ_EXAMPLES = int(os.environ.get("MF_SCHEMATHESIS_EXAMPLES", "50"))
 
 
 def build_app(service: str, database_url: str, topic_prefix: str) -> FastAPI:
-    common: dict[str, Any] = {
-        "database_url": database_url,
-        "topic_prefix": topic_prefix,
-        "kafka_bootstrap": KAFKA_BOOTSTRAP,
-        "redis_url": REDIS_URL,
-        "run_jobs": False,
-    }
-    if service == "member-svc":
-        return create_member_app(MemberSettings(**common))
-    if service == "points-svc":
-        return create_points_app(PointsSettings(**common))
-    if service == "tier-svc":
-        return create_tier_app(TierSettings(**common))
-    if service == "campaign-svc":
-        return create_campaign_app(CampaignSettings(**common))
-    if service == "analytics-svc":
-        return create_analytics_app(AnalyticsSettings(**common))
-    raise AssertionError(f"unknown service {service}")
+    return build_service_app(service, database_url, topic_prefix)
 
 
 def _free_port() -> int:
