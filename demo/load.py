@@ -11,6 +11,8 @@ MF_ANALYTICS_URL.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import sys
 import time
@@ -37,6 +39,26 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+async def post_once(
+    client: httpx.AsyncClient, path: str, body: dict[str, Any], key: str
+) -> httpx.Response:
+    """POST with an Idempotency-Key, sent again with the same key when the connection
+    fails (the service may or may not have seen it): recorded once either way."""
+    for attempt in range(1, 6):
+        try:
+            return await client.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError:
+            if attempt == 5:
+                raise
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _body_key(kind: str, index: int, body: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return f"demo-{kind}-{index}-{digest}"
+
+
 async def register_members(client: httpx.AsyncClient, data: DemoData) -> dict[int, uuid.UUID]:
     """Register every member (idempotent on external id); return demo ref -> member id."""
     limit = asyncio.Semaphore(16)
@@ -44,11 +66,8 @@ async def register_members(client: httpx.AsyncClient, data: DemoData) -> dict[in
 
     async def register(ref: int, body: dict[str, Any]) -> None:
         async with limit:
-            response = await client.post(
-                "/v1/members",
-                json=body,
-                headers={"Idempotency-Key": f"demo-register-{body['external_id']}"},
-            )
+            key = f"demo-register-{body['external_id']}"
+            response = await post_once(client, "/v1/members", body, key)
             if response.status_code not in (200, 201):
                 raise RuntimeError(
                     f"registering {body['external_id']}: {response.status_code} {response.text}"
@@ -120,14 +139,20 @@ async def record_engagement(
 ) -> None:
     limit = asyncio.Semaphore(16)
 
-    async def post(path: str, body: dict[str, Any]) -> None:
+    async def post(path: str, body: dict[str, Any], key: str) -> None:
         async with limit:
-            response = await client.post(path, json=body)
+            response = await post_once(client, path, body, key)
             if response.status_code != 202:
                 raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
 
-    calls = [post(f"/v1/members/{ids[ref]}/activities", body) for ref, body in data.activities]
-    calls += [post(f"/v1/members/{ids[ref]}/feedback", body) for ref, body in data.feedback]
+    calls = [
+        post(f"/v1/members/{ids[ref]}/activities", body, _body_key("activity", i, body))
+        for i, (ref, body) in enumerate(data.activities)
+    ]
+    calls += [
+        post(f"/v1/members/{ids[ref]}/feedback", body, _body_key("feedback", i, body))
+        for i, (ref, body) in enumerate(data.feedback)
+    ]
     await asyncio.gather(*calls)
 
 
@@ -151,11 +176,9 @@ async def redeem_some_points(
         balance = await client.get(f"/v1/members/{member_id}/balance")
         if balance.status_code != 200 or balance.json()["available"] < 100:
             continue
-        response = await client.post(
-            f"/v1/members/{member_id}/redemptions",
-            json={"points": 100, "reference": f"demo-checkout-{ref}"},
-            headers={"Idempotency-Key": f"demo-redeem-{member_id}"},
-        )
+        body = {"points": 100, "reference": f"demo-checkout-{ref}"}
+        path = f"/v1/members/{member_id}/redemptions"
+        response = await post_once(client, path, body, f"demo-redeem-{member_id}")
         if response.status_code not in (200, 201, 409):  # 409: spent in the meantime
             raise RuntimeError(f"redeeming for {member_id}: {response.status_code} {response.text}")
         redeemed += response.status_code in (200, 201)

@@ -150,4 +150,8 @@ def serve(app_factory: Callable[[], FastAPI], host: str, port: int, log_level: s
         log_level=log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=20,
+        # Longer than clients' and load balancers' idle timeouts, so that the client closes
+        # an idle connection first; with uvicorn's 5 s a request sent on a pooled
+        # connection as the server closes it fails with a connection error.
+        timeout_keep_alive=75,
     )
