@@ -185,17 +185,25 @@ async def redeem_some_points(
     return redeemed
 
 
-async def refit_analytics(client: httpx.AsyncClient, expected_orders: int, days: int) -> None:
-    """Wait until analytics-svc has every demo order, then fit RFM, CLV and churn risk now
+async def refit_analytics(client: httpx.AsyncClient, data: DemoData, days: int) -> None:
+    """Wait until analytics-svc has every demo purchase and refund (by their sums: its
+    order count leaves out wholly refunded orders), then fit RFM, CLV and churn risk now
     (the scheduled refit runs daily), so the dashboard and win-back campaign have data."""
+    gross = sum(int(order.payload["total_minor"]) for order in data.orders)
+    refunded = sum(int(refund.payload["amount_minor"]) for refund in data.refunds)
     deadline = time.monotonic() + 300
     while True:
-        summary = await client.get("/v1/kpis/summary", params={"window_days": days + 2})
-        seen = summary.json().get("orders", 0) if summary.status_code == 200 else 0
-        if seen >= expected_orders:
+        response = await client.get("/v1/kpis/summary", params={"window_days": days + 2})
+        summary = response.json() if response.status_code == 200 else {}
+        seen_gross = summary.get("gross_revenue_minor", 0)
+        seen_refunded = summary.get("refunded_minor", 0)
+        if seen_gross >= gross and seen_refunded >= refunded:
             break
         if time.monotonic() > deadline:
-            raise RuntimeError(f"analytics-svc has {seen} of {expected_orders} orders after 300s")
+            raise RuntimeError(
+                f"analytics-svc has {seen_gross} of {gross} purchased and {seen_refunded} of "
+                f"{refunded} refunded (minor units) after 300s"
+            )
         await asyncio.sleep(2)
     response = await client.post("/v1/ops/jobs/refit/run", timeout=600)
     if response.status_code != 200:
@@ -238,7 +246,7 @@ async def load() -> None:
     async with httpx.AsyncClient(
         base_url=_env("MF_ANALYTICS_URL", "http://127.0.0.1:8005"), headers=headers, timeout=30
     ) as analytics:
-        await refit_analytics(analytics, len(data.orders), days)
+        await refit_analytics(analytics, data, days)
         print("analytics: RFM segments, CLV and churn risk fitted")
     print(
         f"demo data loaded in {time.perf_counter() - started:.1f}s "
