@@ -266,11 +266,13 @@ async def converge(checks: dict[str, Check], within: float) -> dict[str, list[st
         await asyncio.sleep(3)
 
 
-def verification(services: Services, expected: model.Expected, prefix: str) -> dict[str, Check]:
-    points = httpx.AsyncClient(base_url=services.url("points"), headers=OPS, timeout=30)
-    tiers = httpx.AsyncClient(base_url=services.url("tier"), headers=OPS, timeout=30)
-    analytics = httpx.AsyncClient(base_url=services.url("analytics"), headers=OPS, timeout=30)
-
+def verification(
+    expected: model.Expected,
+    prefix: str,
+    points: httpx.AsyncClient,
+    tiers: httpx.AsyncClient,
+    analytics: httpx.AsyncClient,
+) -> dict[str, Check]:
     async def balances() -> list[str]:
         wrong = []
         for member_id in expected.members:
@@ -397,7 +399,15 @@ async def main(plan: Plan, seed: int) -> int:
         await workload.run(faults)
         injected = await faults
         log(f"workload done after {time.monotonic() - started:.0f}s; waiting for convergence")
-        reports = await converge(verification(services, workload.expected, prefix), plan.settle)
+        async with (
+            httpx.AsyncClient(base_url=services.url("points"), headers=OPS, timeout=30) as points,
+            httpx.AsyncClient(base_url=services.url("tier"), headers=OPS, timeout=30) as tiers,
+            httpx.AsyncClient(
+                base_url=services.url("analytics"), headers=OPS, timeout=30
+            ) as analytics,
+        ):
+            checks = verification(workload.expected, prefix, points, tiers, analytics)
+            reports = await converge(checks, plan.settle)
     finally:
         await publisher.producer.stop()
         await services.stop_all()
