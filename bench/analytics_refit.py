@@ -64,7 +64,7 @@ async def run(context: BenchContext) -> list[Measurement]:
     members = 50_000 if context.quick else 1_000_000
     name = context.scratch_name("refit")
     now = datetime.now(UTC).replace(microsecond=0)
-    await _create_database(context, name)
+    await context.create_database(name)
     try:
         engine = make_engine(context.database_url(name), 4)
         try:
@@ -79,7 +79,7 @@ async def run(context: BenchContext) -> list[Measurement]:
             await engine.dispose()
         baseline = await _baseline(context, name, now)
     finally:
-        await _drop_database(context, name)
+        await context.drop_databases([name])
     common = {"members": members, **loaded, "baseline": baseline}
     return [
         Measurement(
@@ -187,7 +187,7 @@ async def _load(
         ]
     )
     generated = time.perf_counter() - started
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         started = time.perf_counter()
         async with connection.transaction():
@@ -232,7 +232,7 @@ async def _copy_staged(connection: asyncpg.Connection, table: str, payload: byte
 
 
 async def _outbox_rows(context: BenchContext, database: str) -> dict[str, int]:
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         rows = await connection.fetch("SELECT event_type, count(*) FROM outbox GROUP BY 1")
     finally:
@@ -245,7 +245,7 @@ async def _outbox_rows(context: BenchContext, database: str) -> dict[str, int]:
 
 async def _baseline(context: BenchContext, database: str, now: datetime) -> dict[str, Any]:
     """Each member's recency, frequency and monetary value in one SQL aggregate."""
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         started = time.perf_counter()
         rows = await connection.fetch(
@@ -269,23 +269,3 @@ async def _baseline(context: BenchContext, database: str, now: datetime) -> dict
 
 
 # ---------- scratch database ----------
-
-
-def _dsn(context: BenchContext, database: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:{context.pg_port}/{database}"
-
-
-async def _create_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()

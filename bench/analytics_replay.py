@@ -32,7 +32,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from analytics_svc.rebuild import CONSUMED_TOPICS, rebuild_with_settings
 from analytics_svc.settings import AnalyticsSettings
 from memberflow_events.codec import encode
@@ -97,7 +96,7 @@ async def run(context: BenchContext) -> list[Measurement]:
     name = context.scratch_name("replay")
     prefix = f"{name}."
     records = _history(random.Random(5), count, datetime.now(UTC))
-    await _create_database(context, name)
+    await context.create_database(name)
     try:
         await ensure_topics(context.kafka_bootstrap, [prefix + t for t in all_topics()])
         produced = await _publish(context, prefix, records)
@@ -111,8 +110,8 @@ async def run(context: BenchContext) -> list[Measurement]:
         result = await rebuild_with_settings(settings)
         await _verify(context, name, records)
     finally:
-        await _drop_database(context, name)
-        await _delete_topics(context, prefix)
+        await context.drop_databases([name])
+        await context.delete_topics(prefix)
     if result.records != len(records):
         raise RuntimeError(f"replayed {result.records} records, {len(records)} published")
     types = Counter(r.type for r in records)
@@ -422,7 +421,7 @@ async def _verify(context: BenchContext, database: str, records: Sequence[Record
         table = PROJECTED.get(record.type)
         if table is not None:
             expected[table] += 1
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         found = {
             table: await connection.fetchval(f"SELECT count(*) FROM {table}") for table in expected
@@ -435,34 +434,3 @@ async def _verify(context: BenchContext, database: str, records: Sequence[Record
 
 
 # ---------- scratch resources ----------
-
-
-def _dsn(context: BenchContext, database: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:{context.pg_port}/{database}"
-
-
-async def _create_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(context: BenchContext, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=context.kafka_bootstrap, client_id="bench")
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()

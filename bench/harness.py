@@ -18,6 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
@@ -37,6 +40,36 @@ class BenchContext:
 
     def database_url(self, name: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.pg_port}/{name}"
+
+    def dsn(self, database: str) -> str:
+        """asyncpg's DSN of a database (database_url is SQLAlchemy's)."""
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
+
+    async def create_database(self, name: str) -> None:
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    async def drop_databases(self, names: Sequence[str]) -> None:
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            for name in names:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    async def delete_topics(self, prefix: str) -> None:
+        """Every topic whose name starts with `prefix` (a scenario's scratch topics)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, client_id="bench")
+        await admin.start()
+        try:
+            doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if doomed:
+                await admin.delete_topics(doomed)
+        finally:
+            await admin.close()
 
     @staticmethod
     def scratch_name(label: str) -> str:

@@ -58,7 +58,6 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from memberflow_events.codec import encode
 from memberflow_events.envelope import Envelope, new_event
 from memberflow_events.kafka import ensure_topics, make_producer, partitions_of
@@ -124,8 +123,8 @@ async def run(context: BenchContext) -> list[Measurement]:
     rng = random.Random(7)
     members = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(sizes.members)]
     weights = [rng.paretovariate(1.2) for _ in members]
-    await _create_database(context, name)
-    await _create_database(context, baseline_db)
+    await context.create_database(name)
+    await context.create_database(baseline_db)
     try:
         await ensure_topics(context.kafka_bootstrap, [prefix + t for t in all_topics()])
         purchases = _purchases(rng, members, weights, sizes.events)
@@ -135,8 +134,8 @@ async def run(context: BenchContext) -> list[Measurement]:
             latency = await _latency(context, name, prefix, base_url, rng, members, weights, sizes)
         baseline = await _baseline(context, baseline_db, purchases)
     finally:
-        await _drop_databases(context, [name, baseline_db])
-        await _delete_topics(context, prefix)
+        await context.drop_databases([name, baseline_db])
+        await context.delete_topics(prefix)
     rate = throughput.pop("events_per_s")
     return [
         Measurement(
@@ -299,7 +298,7 @@ def _tail(log: Path) -> str:
 async def _throughput(
     context: BenchContext, database: str, prefix: str, purchases: Sequence[Purchase]
 ) -> dict[str, Any]:
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         deadline = time.monotonic() + max(600.0, len(purchases) / 50)
         while True:
@@ -399,7 +398,7 @@ async def _latency(
 ) -> dict[str, Any]:
     count = int(LATENCY_RATE * sizes.latency_seconds)
     purchases = _purchases(rng, members, weights, count)
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         rows = await connection.fetch("SELECT member_id, earned FROM accounts")
     finally:
@@ -522,7 +521,7 @@ async def _baseline(
     finally:
         await engine.dispose()
     batches = [_baseline_rows(purchases[i : i + BATCH]) for i in range(0, len(purchases), BATCH)]
-    connection = await asyncpg.connect(_dsn(context, database))
+    connection = await asyncpg.connect(context.dsn(database))
     try:
         started = time.perf_counter()
         for rows in batches:
@@ -608,36 +607,3 @@ def _baseline_rows(purchases: Sequence[Purchase]) -> dict[str, list[tuple[Any, .
 
 
 # ---------- scratch resources ----------
-
-
-def _dsn(context: BenchContext, database: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:{context.pg_port}/{database}"
-
-
-async def _create_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_databases(context: BenchContext, names: Sequence[str]) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(context: BenchContext, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=context.kafka_bootstrap, client_id="bench")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [topic for topic in existing if topic.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()

@@ -45,7 +45,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 from memberflow_events.codec import encode
 from memberflow_events.envelope import new_event
 from memberflow_events.kafka import ensure_topics, make_producer
@@ -109,7 +108,7 @@ async def run(context: BenchContext) -> list[Measurement]:
     rng = random.Random(3)
     members = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(members_count)]
     for database in databases.values():
-        await _create_database(context, database)
+        await context.create_database(database)
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     try:
         await ensure_topics(context.kafka_bootstrap, [prefix + t for t in all_topics()])
@@ -140,8 +139,8 @@ async def run(context: BenchContext) -> list[Measurement]:
                     results[(label, connections)] = await _wrk(*args, seconds=seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        await _drop_databases(context, list(databases.values()))
-        await _delete_topics(context, prefix)
+        await context.drop_databases(list(databases.values()))
+        await context.delete_topics(prefix)
     return _measurements(results, {"members": members_count, **state, "body_bytes": sizes})
 
 
@@ -339,8 +338,8 @@ async def _wait_seeded(
     context: BenchContext, databases: dict[str, str], members: int, purchases: int
 ) -> dict[str, Any]:
     """Until both services applied every event (and tier-svc every points.earned)."""
-    points_db = await asyncpg.connect(_dsn(context, databases["points"]))
-    tier_db = await asyncpg.connect(_dsn(context, databases["tier"]))
+    points_db = await asyncpg.connect(context.dsn(databases["points"]))
+    tier_db = await asyncpg.connect(context.dsn(databases["tier"]))
     try:
         deadline = time.monotonic() + 600
         while True:
@@ -467,35 +466,3 @@ def _tail(log: Path) -> str:
 
 
 # ---------- scratch resources ----------
-
-
-def _dsn(context: BenchContext, database: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:{context.pg_port}/{database}"
-
-
-async def _create_database(context: BenchContext, name: str) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def _drop_databases(context: BenchContext, names: Sequence[str]) -> None:
-    admin = await asyncpg.connect(context.admin_dsn)
-    try:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(context: BenchContext, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=context.kafka_bootstrap, client_id="bench")
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
