@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +39,10 @@ def create_service_app(definition: ServiceDefinition) -> FastAPI:
         runtime = Runtime(definition)
         app.state.runtime = runtime
         await runtime.start()
+        # Start-up objects (modules, models, routes) leave the collector's generations,
+        # so full collections on the request path do not walk them again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
