@@ -20,7 +20,7 @@ Inputs per member (purchase *occasions*: distinct purchase days, see rfm.purchas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,6 +187,41 @@ def _diagnostics(
     )
 
 
+def _maximise_likelihood(
+    loglik_and_gradient: Callable[..., tuple[float, FloatArray]],
+    initial: Sequence[float],
+    n: int,
+    max_iter: int,
+) -> tuple[FloatArray, FitDiagnostics]:
+    """Maximum likelihood over the logs of positive parameters; returns the parameters
+    and the fit's diagnostics (AIC/BIC with one degree of freedom per parameter)."""
+
+    def at(values: FloatArray) -> tuple[float, FloatArray]:
+        return loglik_and_gradient(*(float(v) for v in values))
+
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        natural = np.exp(theta)
+        ll, grad = at(natural)
+        # Mean negative log-likelihood keeps the optimiser's tolerances scale-free.
+        return -ll / n, -grad * natural / n
+
+    theta, converged, nit, nfev, message = _minimise(objective, np.log(initial), max_iter)
+    natural = np.exp(theta)
+    ll, grad = at(natural)
+    diagnostics = _diagnostics(
+        ll,
+        n,
+        len(initial),
+        converged,
+        nit,
+        nfev,
+        message,
+        float(np.linalg.norm(grad * natural / n)),
+        _standard_errors(lambda values: -at(values)[1], natural),
+    )
+    return natural, diagnostics
+
+
 # --------------------------------------------------------------------------- BG/NBD
 
 
@@ -276,33 +311,10 @@ def fit_bgnbd(
         # alpha is the scale of the purchase rate: start at time observed per purchase.
         alpha0 = max(float(Ta.sum()) / (float(xa.sum()) + 1.0), 1e-3)
         initial = BgNbdParams(r=1.0, alpha=alpha0, a=1.0, b=1.0)
-    start = np.log([initial.r, initial.alpha, initial.a, initial.b])
-
-    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        natural = np.exp(theta)
-        ll, grad = data.loglik_and_gradient(*(float(v) for v in natural))
-        # Mean negative log-likelihood keeps the optimiser's tolerances scale-free.
-        return -ll / n, -grad * natural / n
-
-    theta, converged, nit, nfev, message = _minimise(objective, start, max_iter)
-    natural = np.exp(theta)
-    ll, grad = data.loglik_and_gradient(*(float(v) for v in natural))
-
-    def neg_gradient(values: FloatArray) -> FloatArray:
-        return -data.loglik_and_gradient(*(float(v) for v in values))[1]
-
-    params = BgNbdParams(*(float(v) for v in natural))
-    diagnostics = _diagnostics(
-        ll,
-        n,
-        4,
-        converged,
-        nit,
-        nfev,
-        message,
-        float(np.linalg.norm(grad * natural / n)),
-        _standard_errors(neg_gradient, natural),
+    natural, diagnostics = _maximise_likelihood(
+        data.loglik_and_gradient, [initial.r, initial.alpha, initial.a, initial.b], n, max_iter
     )
+    params = BgNbdParams(*(float(v) for v in natural))
     return BgNbdFit(params=params, diagnostics=diagnostics)
 
 
@@ -471,32 +483,10 @@ def fit_gamma_gamma(
     if initial is None:
         # q = 2, p = 1 makes the population mean spend p·γ/(q−1) equal to the sample mean.
         initial = GammaGammaParams(p=1.0, q=2.0, gamma=float(ma.mean()))
-    start = np.log([initial.p, initial.q, initial.gamma])
-
-    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        natural = np.exp(theta)
-        ll, grad = data.loglik_and_gradient(*(float(v) for v in natural))
-        return -ll / n, -grad * natural / n
-
-    theta, converged, nit, nfev, message = _minimise(objective, start, max_iter)
-    natural = np.exp(theta)
-    ll, grad = data.loglik_and_gradient(*(float(v) for v in natural))
-
-    def neg_gradient(values: FloatArray) -> FloatArray:
-        return -data.loglik_and_gradient(*(float(v) for v in values))[1]
-
-    params = GammaGammaParams(*(float(v) for v in natural))
-    diagnostics = _diagnostics(
-        ll,
-        n,
-        3,
-        converged,
-        nit,
-        nfev,
-        message,
-        float(np.linalg.norm(grad * natural / n)),
-        _standard_errors(neg_gradient, natural),
+    natural, diagnostics = _maximise_likelihood(
+        data.loglik_and_gradient, [initial.p, initial.q, initial.gamma], n, max_iter
     )
+    params = GammaGammaParams(*(float(v) for v in natural))
     return GammaGammaFit(params=params, diagnostics=diagnostics)
 
 
