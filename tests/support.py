@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
-from memberflow_events.kafka import partitions_of
+from memberflow_events.codec import encode
+from memberflow_events.envelope import Envelope
+from memberflow_events.kafka import make_producer, partitions_of
+from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 
 PG_PORT = int(os.environ.get("MF_PG_PORT", "15432"))
 KAFKA_PORT = int(os.environ.get("MF_KAFKA_PORT", "19092"))
@@ -70,6 +73,31 @@ def bearer(
     """Authorization header with a token the service accepts."""
     token = app.state.token_verifier.issue(subject, scopes, ttl=ttl)
     return {"Authorization": f"Bearer {token}"}
+
+
+def ops(app: FastAPI) -> dict[str, str]:
+    return bearer(app, "alice", OPS)
+
+
+def shop(app: FastAPI) -> dict[str, str]:
+    return bearer(app, "shop", STOREFRONT)
+
+
+def member_token(app: FastAPI, member_id: uuid.UUID | str) -> dict[str, str]:
+    return bearer(app, str(member_id), MEMBER_SELF)
+
+
+async def publish(topic_prefix: str, topic: str, events: Sequence[Envelope]) -> None:
+    """Produce events in order as an external system would (key = member id, or order id)."""
+    producer = make_producer(KAFKA_BOOTSTRAP, "test-producer")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                f"{topic_prefix}{topic}", encode(event), key=event.key.encode()
+            )
+    finally:
+        await producer.stop()
 
 
 def build_service_app(service: str, database_url: str, topic_prefix: str = "") -> FastAPI:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -11,29 +10,19 @@ import httpx
 from campaign_svc.domain import MemberProjection
 from campaign_svc.repository import get_member
 from fastapi import FastAPI
-from memberflow_events.codec import decode, encode
+from memberflow_events.codec import decode
 from memberflow_events.envelope import Envelope, EventPayload, new_event
-from memberflow_events.kafka import make_producer
 from memberflow_events.payloads import MemberRegistered, TierChanged
-from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.support import KAFKA_BOOTSTRAP, bearer, eventually, read_topic
+from tests.support import eventually, read_topic
+from tests.support import member_token as member_token
+from tests.support import ops as ops
+from tests.support import publish as publish
+from tests.support import shop as shop
 
 Direction = Literal["upgrade", "downgrade", "initial"]
-
-
-def ops(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "alice", OPS)
-
-
-def shop(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "shop", STOREFRONT)
-
-
-def member_token(app: FastAPI, member_id: uuid.UUID | str) -> dict[str, str]:
-    return bearer(app, str(member_id), MEMBER_SELF)
 
 
 def sessions(app: FastAPI) -> async_sessionmaker[AsyncSession]:
@@ -61,18 +50,6 @@ def tier_changed(member_id: uuid.UUID, to_tier: str, direction: Direction = "upg
         qualifying_value=500_000,
     )
     return event(payload, member_id, "tier-svc")
-
-
-async def publish(topic_prefix: str, topic: str, events: Sequence[Envelope]) -> None:
-    """Send events as their producer would: key = member id, to the test's topic copy."""
-    producer = make_producer(KAFKA_BOOTSTRAP, "campaign-test-producer")
-    await producer.start()
-    try:
-        for item in events:
-            await producer.send(f"{topic_prefix}{topic}", encode(item), key=item.key.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def applied_count(app: FastAPI) -> int:

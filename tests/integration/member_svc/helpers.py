@@ -9,10 +9,12 @@ import httpx
 from fastapi import FastAPI
 from memberflow_events.codec import decode
 from memberflow_events.envelope import Envelope
-from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 from sqlalchemy import text
 
-from tests.support import bearer, eventually, read_topic
+from tests.support import eventually, read_topic
+from tests.support import member_token as member_token
+from tests.support import ops as ops
+from tests.support import shop as shop
 
 PERSONAL = {
     "email": "Ada.Lovelace@Example.com",
@@ -21,18 +23,6 @@ PERSONAL = {
     "last_name": "Lovelace",
     "birthday": "1990-12-10",
 }
-
-
-def shop(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "shop", STOREFRONT)
-
-
-def ops(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "alice", OPS)
-
-
-def member_token(app: FastAPI, member_id: str) -> dict[str, str]:
-    return bearer(app, member_id, MEMBER_SELF)
 
 
 def registration(**fields: Any) -> dict[str, Any]:

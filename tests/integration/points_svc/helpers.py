@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from memberflow_events.codec import decode, encode
+from memberflow_events.codec import decode
 from memberflow_events.envelope import Envelope, EventPayload, new_event
-from memberflow_events.kafka import make_producer
 from memberflow_events.payloads import (
     BonusAwarded,
     OrderLine,
@@ -20,23 +19,14 @@ from memberflow_events.payloads import (
     OrderRefunded,
     TierChanged,
 )
-from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 from points_svc.reconcile import check_all
 from sqlalchemy import text
 
-from tests.support import KAFKA_BOOTSTRAP, bearer, eventually, read_topic
-
-
-def shop(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "shop", STOREFRONT)
-
-
-def ops(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "alice", OPS)
-
-
-def member_token(app: FastAPI, member_id: uuid.UUID) -> dict[str, str]:
-    return bearer(app, str(member_id), MEMBER_SELF)
+from tests.support import eventually, read_topic
+from tests.support import member_token as member_token
+from tests.support import ops as ops
+from tests.support import publish as publish
+from tests.support import shop as shop
 
 
 def now() -> datetime:
@@ -115,19 +105,6 @@ def _external(
         member_id=member_id,
         occurred_at=occurred_at or now(),
     )
-
-
-async def publish(topic_prefix: str, topic: str, events: Sequence[Envelope]) -> None:
-    """Produce events as an external system would (key = member id, or order id)."""
-    producer = make_producer(KAFKA_BOOTSTRAP, "points-test-producer")
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                f"{topic_prefix}{topic}", encode(event), key=event.key.encode()
-            )
-    finally:
-        await producer.stop()
 
 
 # ---------- reads ----------

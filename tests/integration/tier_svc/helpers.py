@@ -21,10 +21,12 @@ from memberflow_events.payloads import (
     PointsReversed,
     TierChanged,
 )
-from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 from sqlalchemy import text
 
-from tests.support import bearer, eventually, read_topic
+from tests.support import eventually, read_topic
+from tests.support import member_token as member_token
+from tests.support import ops as ops
+from tests.support import shop as shop
 
 
 @dataclass
@@ -39,18 +41,6 @@ class ShiftableClock:
 
 def days_ago(days: float) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
-
-
-def ops(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "alice", OPS)
-
-
-def shop(app: FastAPI) -> dict[str, str]:
-    return bearer(app, "shop", STOREFRONT)
-
-
-def member_token(app: FastAPI, member_id: uuid.UUID) -> dict[str, str]:
-    return bearer(app, str(member_id), MEMBER_SELF)
 
 
 def _event(
