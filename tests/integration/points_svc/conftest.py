@@ -19,11 +19,14 @@ MakeApp = Callable[..., Awaitable[FastAPI]]
 
 @pytest.fixture
 async def make_app(create_database: CreateDatabase, topic_prefix: str) -> MakeApp:
-    """points-svc with test settings; jobs are run by the tests with an injected `now`."""
+    """points-svc with test settings; jobs are run by the tests with an injected `now`.
+
+    Pass `database_url` to restart a service on the database of an earlier one."""
 
     async def make(**overrides: Any) -> FastAPI:
+        database_url = overrides.pop("database_url", None) or await create_database("points")
         settings = PointsSettings(
-            database_url=await create_database("points"),
+            database_url=database_url,
             topic_prefix=topic_prefix,
             kafka_bootstrap=KAFKA_BOOTSTRAP,
             redis_url=REDIS_URL,

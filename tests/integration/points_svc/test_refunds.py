@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from memberflow_events.payloads import OrderPurchased, PointsEarned, PointsReversed
 
+from tests.integration.points_svc.conftest import MakeApp
 from tests.integration.points_svc.helpers import (
     get_balance,
+    now,
     publish,
     purchase,
     refund,
@@ -19,7 +23,7 @@ from tests.integration.points_svc.helpers import (
     wait_for_balance,
     wait_for_points_events,
 )
-from tests.support import eventually
+from tests.support import eventually, running_service
 
 
 def order_id_of(event: object) -> str:
@@ -164,3 +168,41 @@ async def test_many_events_per_member_in_one_batch_apply_in_order(
     assert await scalar(app, "SELECT count(*) FROM parked_events") == 0
     assert await scalar(app, "SELECT count(*) FROM ledger_entries") == 20 * 6
     assert await violations(app) == []
+
+
+async def test_a_batch_sees_lots_of_earlier_batches_it_did_not_load(
+    make_app: MakeApp, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batch loads only the lots expiring by its latest event; the rest stay in storage,
+    summed. balance_after and refunds must still see every lot, one expiring mid-batch too.
+    """
+    member, at = uuid.uuid4(), now()
+    # Expires an hour ago, so between the first two events of the second batch.
+    expiring = purchase(member, 10_000, occurred_at=at - timedelta(days=365, hours=1))
+    kept = purchase(member, 20_000, occurred_at=at - timedelta(days=1))
+    refunded = purchase(member, 30_000, occurred_at=at - timedelta(days=1))
+    first = await make_app()
+    async with running_service(first) as client:
+        await publish(topic_prefix, "orders", [expiring, kept, refunded])
+        await wait_for_balance(client, first, member, "first run", available=500)
+
+    # Published while the service is down, so the restarted consumer gets them in one batch.
+    before_expiry = purchase(member, 5_000, occurred_at=at - timedelta(hours=2))
+    refund_event = refund(
+        member, order_id_of(refunded), 30_000, occurred_at=at - timedelta(minutes=30)
+    )
+    latest = purchase(member, 2_000, occurred_at=at)
+    await publish(topic_prefix, "orders", [before_expiry, refund_event, latest])
+    second = await make_app(database_url=first.state.runtime.settings.database_url)
+    async with running_service(second) as client:
+        await wait_for_balance(client, second, member, "second run", available=270)
+        earned = await wait_for_points_events(topic_prefix, "points.earned", 5)
+        by_cause = {e.causation_id: e.payload_as(PointsEarned).balance_after for e in earned}
+        # 100 (still live 2 h ago) + 200 + 300 + 50; then 200 + 50 + 20 once it expired.
+        assert by_cause[before_expiry.event_id] == 650
+        assert by_cause[latest.event_id] == 270
+        (reversal,) = await wait_for_points_events(topic_prefix, "points.reversed", 1)
+        assert reversal.payload_as(PointsReversed).balance_after == 250
+        assert await violations(second) == []
+    # Applied as one batch, not rescued by the fallback of one event per transaction.
+    assert "applying one at a time" not in caplog.text

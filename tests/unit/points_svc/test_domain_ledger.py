@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -25,6 +26,7 @@ from points_svc.domain import (
     PurchaseLine,
     Source,
     SourceKind,
+    UnloadedLots,
     adjust,
     balance,
     credit,
@@ -35,6 +37,7 @@ from points_svc.domain import (
     redeem,
     release,
     reverse_for_refund,
+    total_balance,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -610,3 +613,57 @@ def test_reconcile_reports_allocations_to_unknown_lots() -> None:
     ledger.earn("o-1", 5_000)
     violations = reconcile(ledger.entries, (), 0)
     assert any("unknown lot" in v.detail for v in violations)
+
+
+# ---------- accounts with lots left in storage (the consumer's batches) ----------
+
+
+def test_a_credit_keeps_the_unloaded_lots_and_counts_them_in_the_balance() -> None:
+    stored = UnloadedLots(points=400, until=T0 + days(1))
+    account = Account(debt=30, unloaded=stored)
+    posting = earn(account, purchase("o-1", 5_000), RULES, Decimal(1), new_id(), T0)
+    assert posting.account.unloaded == stored
+    # 50 earned, 30 of them repay the debt: 20 in the new lot + 400 in storage.
+    assert total_balance(posting.account, T0) == 420
+    assert total_balance(posting.account, T0 + days(1)) == 420
+
+
+def test_the_balance_after_the_unloaded_horizon_is_refused() -> None:
+    account = Account(unloaded=UnloadedLots(points=400, until=T0))
+    with pytest.raises(ValueError, match="lots left in storage"):
+        total_balance(account, T0 + timedelta(microseconds=1))
+
+
+def test_loaded_lots_expiring_before_the_horizon_count_only_until_they_expire() -> None:
+    ledger = Ledger()
+    ledger.earn("o-old", 10_000, T0 - days(365) + timedelta(hours=1))
+    account = Account(
+        lots=ledger.account.lots,
+        totals=ledger.account.totals,
+        unloaded=UnloadedLots(points=7, until=T0 + timedelta(hours=2)),
+    )
+    assert total_balance(account, T0) == 107
+    assert total_balance(account, T0 + timedelta(hours=2)) == 7
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda account: redeem(account, 1, T0),
+        lambda account: reverse_for_refund(
+            account, OrderEarning("o-1", new_id(), 10, 1_000), "r-1", 500, T0
+        ),
+        lambda account: adjust(
+            account, -5, actor="ops", reason="fix", lot_id=new_id(), now=T0, rules=RULES
+        ),
+        lambda account: expire(account, T0),
+        lambda account: release(account, T0),
+        lambda account: expiring_reminders(account, T0, 30),
+        lambda account: balance(account, T0),
+    ],
+    ids=["redeem", "refund", "debit", "expire", "release", "reminders", "balance"],
+)
+def test_operations_on_lots_refuse_an_account_with_lots_in_storage(operation: Any) -> None:
+    account = Account(unloaded=UnloadedLots(points=400, until=T0))
+    with pytest.raises(RuntimeError, match="every live lot"):
+        operation(account)

@@ -71,6 +71,7 @@ async def _prepare(
 ) -> None:
     members: set[UUID] = set()
     order_ids: list[str] = []
+    latest = max(event.occurred_at for event in events)
     for event in events:
         if event.member_id is None:
             continue
@@ -80,7 +81,9 @@ async def _prepare(
         elif event.type == BonusAwarded.event_type:
             members.add(event.member_id)
     batch.prepared = True
-    batch.accounts.update(await repository.lock_accounts(session, members))
+    # Handlers use each event's time as `now`: lots expiring after the latest of them
+    # count in every balance_after of the batch and can stay in storage.
+    batch.accounts.update(await repository.lock_accounts(session, members, lots_until=latest))
     batch.checked_orders.update(order_ids)
     batch.known_orders.update(await repository.known_orders(session, order_ids))
     batch.waiting.update(
@@ -106,6 +109,8 @@ async def lock_account(
     """`repository.lock_account`, answered from the batch once the account is locked.
 
     With `order_id`, also whether that order was credited and whether events wait for it.
+    The batch's accounts may hold only the lots a credit needs (`Account.unloaded`);
+    a refund (`order_lot`) gets every live lot.
     """
     batch = _batch(ctx.batch)
     held = batch.accounts.get(member_id)
@@ -130,6 +135,10 @@ async def lock_account(
             )
         order_known = order_id in batch.orders or stored_known
     account = held.account
+    unloaded = account.unloaded
+    if unloaded is not None and (order_lot is not None or ctx.event.occurred_at > unloaded.until):
+        # A refund takes from lots; a later event's balance needs them all.
+        account = await repository.load_unloaded_lots(ctx.session, account, member_id)
     if order_lot is not None and account.lot(order_lot) is None:
         # Not changed in this batch (it would be held), so the stored lot is current.
         lot = await repository.load_lot(ctx.session, order_lot)

@@ -50,6 +50,7 @@ from points_svc.domain_model import (
     Release,
     Source,
     SourceKind,
+    UnloadedLots,
     Violation,
 )
 from points_svc.domain_reconcile import reconcile
@@ -77,6 +78,7 @@ __all__ = [
     "Release",
     "Source",
     "SourceKind",
+    "UnloadedLots",
     "Violation",
     "adjust",
     "available_points",
@@ -209,7 +211,9 @@ def _credit(
         totals = replace(totals, adjusted=totals.adjusted + points)
     else:
         totals = replace(totals, earned=totals.earned + points)
-    new_account = Account(lots=(*account.lots, lot), debt=account.debt - repaid, totals=totals)
+    new_account = replace(
+        account, lots=(*account.lots, lot), debt=account.debt - repaid, totals=totals
+    )
     return Posting(account=new_account, entries=(entry,), lots=(lot,))
 
 
@@ -222,6 +226,7 @@ def redeem(account: Account, points: int, now: datetime, reference: str | None =
     Raises InsufficientPoints when fewer points are available than requested.
     """
     require_aware(now)
+    account.require_all_lots()
     if points <= 0:
         raise InvalidPoints(points, "positive to redeem")
     spendable = available_points(account, now)
@@ -255,6 +260,7 @@ def reverse_for_refund(
     seen before changes nothing.
     """
     require_aware(now)
+    account.require_all_lots()
     if refund_minor <= 0:
         raise InvalidRefund(f"refund amount must be positive, got {refund_minor}")
     if refund_id in order.refund_ids:
@@ -367,6 +373,7 @@ def adjust(
 def _debit_adjustment(
     account: Account, points: int, actor: str, reason: str, now: datetime
 ) -> Posting:
+    account.require_all_lots()
     taking = take_soonest_expiring(account.lots, points, lambda lot: lot.is_live(now))
     debt_added = points - taking.taken
     entry = LedgerEntry(

@@ -24,6 +24,7 @@ from points_svc.domain_model import (
 def expire(account: Account, now: datetime) -> Posting:
     """Write off the unspent rest of every lot whose expiry is at or before `now`."""
     require_aware(now)
+    account.require_all_lots()
     entries: list[LedgerEntry] = []
     changed: list[Lot] = []
     for lot in account.lots:
@@ -54,6 +55,7 @@ def release(account: Account, now: datetime) -> tuple[Posting, tuple[Release, ..
     lots emptied while pending are marked without one.
     """
     require_aware(now)
+    account.require_all_lots()
     due = [lot for lot in account.lots if not lot.released and not lot.is_pending(now)]
     changed = tuple(replace(lot, released=True) for lot in due)
     releases = tuple(
@@ -74,6 +76,7 @@ def expiring_reminders(
     exactly once.
     """
     require_aware(now)
+    account.require_all_lots()
     horizon = now + timedelta(days=days_ahead)
     due = tuple(
         lot
@@ -92,6 +95,7 @@ def expiring_reminders(
 
 def available_points(account: Account, now: datetime) -> int:
     """Points that can be spent now: not pending, not expired."""
+    account.require_all_lots()
     return sum(lot.remaining for lot in account.lots if lot.is_spendable(now))
 
 
@@ -99,12 +103,20 @@ def total_balance(account: Account, now: datetime) -> int:
     """`balance(account, now).total` in one pass (every points event carries it)."""
     require_aware(now)
     live = sum(lot.remaining for lot in account.lots if lot.remaining > 0 and lot.expires_at > now)
+    if account.unloaded is not None:
+        if now > account.unloaded.until:
+            raise ValueError(
+                f"the balance at {now} needs the lots left in storage (loaded up to "
+                f"{account.unloaded.until})"
+            )
+        live += account.unloaded.points
     return live - account.debt
 
 
 def balance(account: Account, now: datetime, expiring_within_days: int = 30) -> Balance:
     """The balance at `now`; expired points never count, whether or not the job has run."""
     require_aware(now)
+    account.require_all_lots()
     horizon = now + timedelta(days=expiring_within_days)
     live = [lot for lot in account.lots if lot.is_live(now)]
     return Balance(

@@ -187,15 +187,35 @@ class LifetimeTotals:
 
 
 @dataclass(frozen=True)
+class UnloadedLots:
+    """Live lots an account left in storage: `points` remaining in all, each expiring
+    after `until`. Enough to credit the account and to tell its balance at any instant up
+    to `until`, without loading a frequent buyer's thousands of lots."""
+
+    points: int
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Account:
-    """A member's points state: every lot it knows of, outstanding debt, running totals."""
+    """A member's points state: every lot it knows of, outstanding debt, running totals.
+
+    With `unloaded`, `lots` holds only some of the live lots (see `UnloadedLots`), and
+    only credits and `total_balance` accept the account.
+    """
 
     lots: tuple[Lot, ...] = ()
     debt: int = 0
     totals: LifetimeTotals = field(default_factory=LifetimeTotals)
+    unloaded: UnloadedLots | None = None
 
     def lot(self, lot_id: UUID) -> Lot | None:
         return next((lot for lot in self.lots if lot.lot_id == lot_id), None)
+
+    def require_all_lots(self) -> None:
+        """Refuse to take from, scan or expire lots while some are left in storage."""
+        if self.unloaded is not None:
+            raise RuntimeError("this operation needs every live lot of the account loaded")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ writer of one member: REST calls, consumer instances and jobs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from points_svc.domain import (
     OrderEarning,
     Posting,
     Source,
+    UnloadedLots,
 )
 
 NO_MEMBER = UUID(int=0)
@@ -161,22 +162,28 @@ _LOCK_ACCOUNTS = (
     "SELECT member_id FROM accounts WHERE member_id = ANY(CAST($1 AS uuid[]))"
     " ORDER BY member_id FOR UPDATE"
 )
+# Live lots expiring after $2 stay in storage, summed (`UnloadedLots`): a credit needs
+# none of them, and frequent buyers have thousands.
 _LOAD_ACCOUNTS = (
     "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
     " COALESCE(t.multiplier, 1) AS multiplier, FALSE AS order_known, FALSE AS events_waiting,"
+    " (SELECT COALESCE(sum(u.remaining), 0) FROM lots u WHERE u.member_id = a.member_id"
+    "   AND u.remaining > 0 AND u.expires_at > $2) AS unloaded_points,"
     " l.lot_id, l.source_kind, l.source_ref, l.original, l.remaining, l.forfeited,"
     " l.available_at, l.expires_at, l.released, l.reminded"
     " FROM accounts a"
     " LEFT JOIN tier_multipliers t ON t.member_id = a.member_id"
-    " LEFT JOIN lots l ON l.member_id = a.member_id AND l.remaining > 0"
+    " LEFT JOIN lots l ON l.member_id = a.member_id AND l.remaining > 0 AND l.expires_at <= $2"
     " WHERE a.member_id = ANY(CAST($1 AS uuid[]))"
 )
 
 
 async def lock_accounts(
-    session: AsyncSession, member_ids: Iterable[UUID]
+    session: AsyncSession, member_ids: Iterable[UUID], *, lots_until: datetime
 ) -> dict[UUID, LoadedAccount]:
-    """`lock_account` for many members in three statements (no order or parking flags)."""
+    """`lock_account` for many members in three statements (no order or parking flags),
+    for credits up to `lots_until`: live lots expiring later stay in storage, summed in
+    `Account.unloaded` (`load_unloaded_lots` fetches them)."""
     members = sorted(set(member_ids))
     if not members:
         return {}
@@ -184,9 +191,36 @@ async def lock_accounts(
     await driver.execute(_CREATE_ACCOUNTS, members)
     await driver.fetch(_LOCK_ACCOUNTS, members)
     rows: dict[UUID, list[Record]] = {}
-    for row in await driver.fetch(_LOAD_ACCOUNTS, members):
+    for row in await driver.fetch(_LOAD_ACCOUNTS, members, lots_until):
         rows.setdefault(row["member_id"], []).append(row)
-    return {member_id: _loaded(member_id, found) for member_id, found in rows.items()}
+    unloaded = {
+        member_id: UnloadedLots(int(found[0]["unloaded_points"]), lots_until)
+        for member_id, found in rows.items()
+    }
+    return {
+        member_id: _loaded(member_id, found, unloaded[member_id])
+        for member_id, found in rows.items()
+    }
+
+
+_UNLOADED_LOTS = (
+    "SELECT lot_id, source_kind, source_ref, original, remaining, forfeited, available_at,"
+    " expires_at, released, reminded"
+    " FROM lots WHERE member_id = $1 AND remaining > 0 AND expires_at > $2"
+)
+
+
+async def load_unloaded_lots(session: AsyncSession, account: Account, member_id: UUID) -> Account:
+    """The account with the lots `lock_accounts` left in storage loaded (the caller holds
+    its lock, and has not taken from lots since, so the stored ones are current)."""
+    if account.unloaded is None:
+        return account
+    driver = await _driver(session)
+    rows = await driver.fetch(_UNLOADED_LOTS, member_id, account.unloaded.until)
+    stored = tuple(_lot(row) for row in rows)
+    if sum(lot.remaining for lot in stored) != account.unloaded.points:
+        raise RuntimeError(f"lots of {member_id} changed while its account was locked")
+    return replace(account, lots=(*stored, *account.lots), unloaded=None)
 
 
 _KNOWN_ORDERS = "SELECT order_id FROM orders WHERE order_id = ANY(CAST($1 AS text[]))"
@@ -256,12 +290,15 @@ _DRIVER = "points_svc.driver"
 Record = Mapping[Any, Any]
 
 
-def _loaded(member_id: UUID, rows: Sequence[Record]) -> LoadedAccount:
+def _loaded(
+    member_id: UUID, rows: Sequence[Record], unloaded: UnloadedLots | None = None
+) -> LoadedAccount:
     first = rows[0]
     lots = tuple(_lot(row) for row in rows if row["lot_id"] is not None)
+    account = Account(lots=lots, debt=int(first["debt"]), totals=_totals(first), unloaded=unloaded)
     return LoadedAccount(
         member_id=member_id,
-        account=Account(lots=lots, debt=int(first["debt"]), totals=_totals(first)),
+        account=account,
         multiplier=Decimal(first["multiplier"]),
         order_known=bool(first["order_known"]),
         events_waiting=bool(first["events_waiting"]),
