@@ -50,7 +50,10 @@ class Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _one_member(self) -> Envelope:
-        inner: Any = getattr(self.payload, "member_id", None)
+        # Looked up in the fields: a missing attribute costs pydantic an exception.
+        if "member_id" not in type(self.payload).model_fields:
+            return self
+        inner: Any = self.payload.__dict__.get("member_id")
         if inner is not None and inner != self.member_id:
             raise ValueError("member_id: payload and envelope name different members")
         return self
@@ -71,7 +74,7 @@ class Envelope(BaseModel):
         """Kafka record key: the member, or for member-less events the payload's order id."""
         if self.member_id is not None:
             return str(self.member_id)
-        order_id: Any = getattr(self.payload, "order_id", None)
+        order_id: Any = self.payload.__dict__.get("order_id")
         return str(order_id) if order_id is not None else str(self.event_id)
 
 
