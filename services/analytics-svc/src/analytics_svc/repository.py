@@ -100,10 +100,19 @@ def _write_buffered(sync_session: Session) -> None:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-# Separators used while building a batch, swapped for COPY's own in one translate() call.
-_FIELD, _ROW, _NULL = "\x1f", "\x1e", "\x1d"
-_COPY_SEPARATORS = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", _FIELD: "\t", _ROW: "\n", _NULL: "\\N"}
+# Separators used while building a batch, swapped for COPY's own afterwards.
+_FIELD, _ROW = "\x1f", "\x1e"
+# In this order: escapes first, so the backslashes of \\N are not escaped again. Chained
+# str.replace (a fast scan per pair) instead of one str.translate with a dict, which looks
+# every character up in Python and cost three times as much on replay batches.
+_COPY_REPLACEMENTS = (
+    ("\\", "\\\\"),
+    ("\t", "\\t"),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ("None", "\\N"),
+    (_FIELD, "\t"),
+    (_ROW, "\n"),
 )
 
 
@@ -118,9 +127,9 @@ def _copy_field(value: Any) -> str:
 def _copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
     """Rows in COPY's text format (tab-separated, \\N for NULL, backslash escapes).
 
-    Fast path: join with control characters and escape the whole batch with one
-    translate(); the counts of those characters prove no value contained one (otherwise
-    the rows are escaped field by field).
+    Fast path: join with control characters and escape the whole batch at once; the counts
+    of those characters prove no value contained one (otherwise the rows are escaped field
+    by field).
     """
     if not rows:
         return b""
@@ -132,9 +141,10 @@ def _copy_text(rows: Sequence[tuple[Any, ...]]) -> bytes:
         body.count(_FIELD) == len(rows) * (width - 1)
         and body.count(_ROW) == len(rows) - 1
         and body.count("None") == nulls
-        and _NULL not in body
     ):
-        return (body.replace("None", _NULL).translate(_COPY_SEPARATORS) + "\n").encode()
+        for old, new in _COPY_REPLACEMENTS:
+            body = body.replace(old, new)
+        return (body + "\n").encode()
     lines = ["\t".join(map(_copy_field, row)) for row in rows]
     lines.append("")
     return "\n".join(lines).encode()
