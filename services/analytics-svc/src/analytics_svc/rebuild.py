@@ -15,11 +15,12 @@
    whichever of the two writes a fact first, the other's write is a no-op; and nothing it
    applied before step 1 can be lost, since step 1 precedes the end offsets of step 2.
 
-Records are parsed with `json.loads` and only the envelope fields the projections read;
-a record that does not have that shape goes through the full `codec.decode`, and one that
-fails it is skipped (the live consumer dead-lettered it). Job outputs (RFM scores, CLV
-fits, churn episodes) are not event projections and are kept; the next job run recomputes
-them from the rebuilt facts.
+Records are parsed with pydantic-core's `from_json` (about twice as fast as `json.loads`,
+same result for UTF-8 JSON) and only the envelope fields the projections read are taken;
+a record that does not parse or does not have that shape goes through the full
+`codec.decode`, and one that fails it is skipped (the live consumer dead-lettered it).
+Job outputs (RFM scores, CLV fits, churn episodes) are not event projections and are kept;
+the next job run recomputes them from the rebuilt facts.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from memberflow_platform.database import (
     migrate,
     shared_migrations,
 )
+from pydantic_core import from_json
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,7 +95,7 @@ def raw_event(value: bytes | None) -> RawEvent | None:
     Raises InvalidEvent for a record the live consumer would have dead-lettered.
     """
     try:
-        document: Any = json.loads(value) if value is not None else None
+        document: Any = from_json(value) if value is not None else None
         event_type = document["type"]
         if event_type not in FACTS:
             return None
