@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
 from memberflow_events.errors import is_transient
+from memberflow_platform import auth
 from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT, TokenVerifier
 from memberflow_platform.problems import Problem
 from sqlalchemy import exc as sa_exc
@@ -55,6 +57,38 @@ def test_bad_tokens_are_401_with_the_reason(token: str, detail: str) -> None:
         VERIFIER.verify(token)
     assert caught.value.status == 401
     assert detail in caught.value.detail
+
+
+def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = TokenVerifier(secret="s" * 40, issuer="memberflow", audience="memberflow")
+    token = verifier.issue("x", [OPS], ttl=timedelta(seconds=60))
+    assert verifier.verify(token).scopes == {OPS}
+    assert verifier.verify(token).scopes == {OPS}  # from the cache
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(Problem) as caught:
+        verifier.verify(token)
+    assert (caught.value.status, caught.value.detail) == (401, "token expired")
+
+
+def test_a_tampered_token_is_not_taken_for_a_remembered_one() -> None:
+    verifier = TokenVerifier(secret="s" * 40, issuer="memberflow", audience="memberflow")
+    token = verifier.issue("x", [STOREFRONT])
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    for _ in range(2):  # a failure is never remembered either
+        with pytest.raises(Problem) as caught:
+            verifier.verify(tampered)
+        assert caught.value.status == 401
+
+
+def test_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
+    verifier = TokenVerifier(secret="s" * 40, issuer="memberflow", audience="memberflow")
+    for n in range(10):
+        verifier.verify(verifier.issue(f"m{n}", [OPS]))
+    assert len(verifier._verified) == 3
 
 
 class _PgError(Exception):

@@ -7,8 +7,10 @@ expired token is 401; a valid token without the right scope or member is 403.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -21,6 +23,9 @@ MEMBER_SELF = "member:self"
 STOREFRONT = "storefront"
 OPS = "ops"
 ALL_SCOPES = frozenset({MEMBER_SELF, STOREFRONT, OPS})
+# Verified tokens remembered per verifier (a storefront reuses its token for many requests):
+# the signature and claims check is most of a hot read's auth cost.
+VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,22 @@ class TokenVerifier:
     secret: str
     issuer: str
     audience: str
+    # token -> (principal, exp): only tokens that passed the full check are remembered,
+    # keyed by the whole signed string; `exp` is checked against the clock on every use.
+    _verified: OrderedDict[str, tuple[Principal, int]] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            # PyJWT's rule without leeway: expired once exp <= now.
+            if expires > time.time():
+                self._verified.move_to_end(token)
+                return principal
+            self._verified.pop(token, None)
+            raise _unauthorized("token expired")
         try:
             claims = jwt.decode(
                 token,
@@ -63,7 +82,11 @@ class TokenVerifier:
         except jwt.PyJWTError as error:
             raise _unauthorized(f"invalid token: {error}") from None
         scopes = frozenset(str(claims.get("scope", "")).split()) & ALL_SCOPES
-        return Principal(subject=str(claims["sub"]), scopes=scopes)
+        principal = Principal(subject=str(claims["sub"]), scopes=scopes)
+        self._verified[token] = (principal, int(claims["exp"]))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
 
     def issue(
         self,
