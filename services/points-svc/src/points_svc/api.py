@@ -11,13 +11,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from memberflow_events.envelope import EventPayload, new_event
 from memberflow_events.outbox import add_to_outbox
 from memberflow_events.payloads import PointsRedeemed
-from memberflow_platform.app import get_read_connection, get_runtime, get_session
+from memberflow_platform.app import get_runtime, get_session, json_response, read_connection
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -50,7 +49,6 @@ from points_svc.settings import PointsSettings
 router = APIRouter(prefix="/v1", tags=["points"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
-ReadConnection = Annotated[asyncpg.Connection, Depends(get_read_connection)]
 AnyCaller = Annotated[Principal, Depends(require(MEMBER_SELF, STOREFRONT, OPS))]
 OpsCaller = Annotated[Principal, Depends(require(OPS))]
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
@@ -96,9 +94,7 @@ def _insufficient(request: Request, error: InsufficientPoints) -> JSONResponse:
 
 
 @router.get("/members/{member_id}/balance", response_model=BalanceView)
-async def get_balance(
-    member_id: UUID, request: Request, connection: ReadConnection, principal: AnyCaller
-) -> BalanceView:
+async def get_balance(member_id: UUID, request: Request, principal: AnyCaller) -> Response:
     """Available, pending, debt, expiring soon (by UTC date) and lifetime totals.
 
     A member without an account (nothing earned yet) has a balance of zero.
@@ -107,10 +103,13 @@ async def get_balance(
     now = _now(request)
     soon_days = _settings(request).points_expiring_soon_days
     horizon = now + timedelta(days=soon_days)
-    loaded = await repository.read_balance_account(connection, member_id, now, horizon)
+    async with read_connection(request) as connection:
+        loaded = await repository.read_balance_account(connection, member_id, now, horizon)
     account = loaded.account if loaded is not None else domain.Account()
     balance = domain.balance(account, now, soon_days)
-    return views.balance_view(member_id, balance, now)
+    # Serialised here, once: FastAPI would validate the view again against response_model
+    # (which still documents the body in the OpenAPI).
+    return json_response(views.balance_view(member_id, balance, now))
 
 
 @router.get("/members/{member_id}/history", response_model=HistoryPage)
