@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
-from memberflow_platform.app import get_read_connection, get_runtime, get_session
+from memberflow_platform.app import get_runtime, get_session, json_response, read_connection
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -49,7 +48,6 @@ from tier_svc.schemas import (
 router = APIRouter(prefix="/v1", tags=["tiers"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
-ReadConnection = Annotated[asyncpg.Connection, Depends(get_read_connection)]
 AnyCaller = Annotated[Principal, Depends(require(MEMBER_SELF, STOREFRONT, OPS))]
 Operator = Annotated[Principal, Depends(require(OPS))]
 
@@ -65,19 +63,20 @@ def _now(request: Request) -> datetime:
 
 
 @router.get("/members/{member_id}/tier", response_model=MemberTierView)
-async def read_member_tier(
-    member_id: UUID, request: Request, connection: ReadConnection, principal: AnyCaller
-) -> MemberTierView:
+async def read_member_tier(member_id: UUID, request: Request, principal: AnyCaller) -> Response:
     """The member's tier, benefits, protection, progress to the next tier, downgrade risk."""
     ensure_member_access(principal, member_id)
     now = _now(request)
-    found = await repository.read_member_tier(connection, member_id, now)
+    async with read_connection(request) as connection:
+        found = await repository.read_member_tier(connection, member_id, now)
     if found is None:
         raise not_found(f"member {member_id}")
     ladder, state, items = found
     standing = progress(state, items, ladder, now)
     tier = ladder.tier(state.tier_code)
-    return MemberTierView(
+    # Serialised here, once: FastAPI would validate the view again against response_model
+    # (which still documents the body in the OpenAPI).
+    view = MemberTierView(
         member_id=member_id,
         tier=tier.code,
         name=tier.name,
@@ -95,6 +94,7 @@ async def read_member_tier(
         downgrade_to=standing.downgrade_to,
         amount_to_keep=standing.amount_to_keep,
     )
+    return json_response(view)
 
 
 # ---------- ladder (ops) ----------

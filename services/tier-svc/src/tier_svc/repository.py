@@ -23,7 +23,6 @@ from tier_svc.domain import (
     QualifyingMetric,
     TierState,
     default_ladder,
-    window_start,
 )
 from tier_svc.models import (
     contributions,
@@ -320,24 +319,32 @@ async def points_of_order(
 
 # ---------- the member tier read (hot path: a plain asyncpg connection) ----------
 
+# One statement, so one snapshot: the current ladder, the member's state and the
+# contributions inside that ladder's window as two arrays (metric and window_days read
+# from the stored definition, the default ladder's when none is stored; 24-hour days, as
+# domain.window_start counts them).
 _READ_MEMBER_TIER = (
-    "SELECT l.definition::text AS definition, m.tier_code, m.reached_at"
+    "SELECT l.definition::text AS definition, m.tier_code, m.reached_at, c.counts_at, c.value"
     " FROM member_tiers m"
     " LEFT JOIN LATERAL (SELECT definition FROM ladder_versions"
     "   ORDER BY version DESC LIMIT 1) l ON TRUE"
+    " CROSS JOIN LATERAL (SELECT array_agg(counts_at ORDER BY counts_at, id) AS counts_at,"
+    "     array_agg(value ORDER BY counts_at, id) AS value"
+    "   FROM contributions"
+    "   WHERE member_id = m.member_id"
+    "     AND metric = COALESCE(l.definition->>'metric', $3::text)"
+    "     AND counts_at > $2::timestamptz - make_interval("
+    "       hours => 24 * COALESCE((l.definition->>'window_days')::int, $4::int))) c"
     " WHERE m.member_id = $1"
 )
-_READ_CONTRIBUTIONS = (
-    "SELECT counts_at, value FROM contributions"
-    " WHERE member_id = $1 AND metric = $2 AND counts_at > $3 ORDER BY counts_at, id"
-)
 _parsed_ladders: dict[str, Ladder] = {}
+_DEFAULT_LADDER = default_ladder()  # frozen: built once, not on every read
 
 
 def _ladder_of(definition: str | None) -> Ladder:
     """Stored ladder versions never change: each definition is parsed once per process."""
     if definition is None:
-        return default_ladder()
+        return _DEFAULT_LADDER
     ladder = _parsed_ladders.get(definition)
     if ladder is None:
         ladder = _parsed_ladders[definition] = Ladder.model_validate_json(definition)
@@ -348,13 +355,15 @@ async def read_member_tier(
     connection: asyncpg.Connection, member_id: UUID, now: datetime
 ) -> tuple[Ladder, TierState, list[Contribution]] | None:
     """The current ladder, the member's state and the contributions inside the ladder's
-    window at `now`, in two statements; None for an unknown member."""
-    row = await connection.fetchrow(_READ_MEMBER_TIER, member_id)
+    window at `now`, in one statement; None for an unknown member."""
+    default = _DEFAULT_LADDER
+    row = await connection.fetchrow(
+        _READ_MEMBER_TIER, member_id, now, default.metric.value, default.window_days
+    )
     if row is None:
         return None
     ladder = _ladder_of(row["definition"])
     state = TierState(tier_code=row["tier_code"], reached_at=row["reached_at"])
-    rows = await connection.fetch(
-        _READ_CONTRIBUTIONS, member_id, ladder.metric.value, window_start(now, ladder.window_days)
-    )
-    return ladder, state, [Contribution(r["counts_at"], int(r["value"])) for r in rows]
+    counts_at, values = row["counts_at"] or [], row["value"] or []
+    items = [Contribution(at, int(value)) for at, value in zip(counts_at, values, strict=True)]
+    return ladder, state, items
