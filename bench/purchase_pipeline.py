@@ -25,7 +25,9 @@ Two parts, one scratch database and one topic prefix per run (both removed at th
    sample is watched, and each watcher waits `POLL_INTERVAL` or a tenth of the time
    waited so far between reads (whichever is longer), so that polling stays a small load
    beside the service even when it falls behind; the polls made per second are
-   reported.
+   reported. The watchers read with `bench.http_probe` (keep-alive connections, request
+   bytes built once) rather than httpx, whose Python cost per request took CPU from the
+   service on these 2 cores.
 
 points-svc runs as a real `python -m points_svc` subprocess (uvicorn, its own
 interpreter): the REST latency then includes real HTTP and a separate event loop, and
@@ -54,6 +56,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -79,6 +82,7 @@ from points_svc.settings import PointsSettings
 from uuid6 import uuid7
 
 from bench.harness import ROOT, BenchContext, Measurement
+from bench.http_probe import HttpProbe, ProbeError
 
 SCENARIO = "purchase_pipeline"
 SERVICE = "points-svc"
@@ -411,26 +415,29 @@ async def _latency(
         targets.append(earned[purchase.event.member_id])
     verifier = TokenVerifier(**_jwt_settings())
     token = verifier.issue("bench", [STOREFRONT], ttl=timedelta(hours=2))
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     poll_seconds: list[float] = []
     transport_errors = [0]
     latencies: list[float] = []
     timeouts = [0]
-    async with httpx.AsyncClient(
-        base_url=base_url, limits=limits, timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as client:
+    address = urlsplit(base_url)
+    assert address.hostname is not None
+    assert address.port is not None
+    client = HttpProbe(
+        address.hostname, address.port, {"Authorization": f"Bearer {token}"}, connections=64
+    )
+    try:
 
         async def watch(member_id: uuid.UUID, target: int, published: float) -> None:
             while time.perf_counter() - published < WATCH_TIMEOUT:
                 asked = time.perf_counter()
                 try:
-                    response = await client.get(f"/v1/members/{member_id}/balance")
-                except httpx.TransportError:
+                    status, body = await client.get_json(f"/v1/members/{member_id}/balance")
+                except ProbeError:
                     # A kept-alive connection the server closed as it was reused: retry.
                     transport_errors[0] += 1
                     continue
                 poll_seconds.append(time.perf_counter() - asked)
-                if response.status_code == 200 and response.json()["lifetime_earned"] >= target:
+                if status == 200 and body["lifetime_earned"] >= target:
                     latencies.append(time.perf_counter() - published)
                     return
                 # Resolution within 10 % of the wait so far: slow samples cannot flood
@@ -471,6 +478,8 @@ async def _latency(
             watching = time.perf_counter() - started
         finally:
             await producer.stop()
+    finally:
+        await client.close()
     if not latencies:
         raise RuntimeError(f"no purchase became visible ({timeouts[0]} timeouts)")
     # A watcher that timed out counts as the slowest possible sample, never as absent.
