@@ -717,7 +717,11 @@ async def load_order_rows(session: AsyncSession, until: datetime) -> OrderRows:
     temporary table job_members(idx, member_id) for the aligned reads below.
 
     One binary COPY streams (member, day, net) rows; the member index is built in numpy
-    (uuids sort as two big-endian 64-bit halves, the order PostgreSQL gives them)."""
+    (uuids sort as two big-endian 64-bit halves, the order PostgreSQL gives them). The rows
+    come back sorted by member index, then day."""
+    # The refunds per order are joined by hash: 100,000 refunded orders overflow the 4 MB
+    # default and split the join into batches spilled to disk with the 3.4 M order rows.
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
     raw_member, day, net = await _copy_out(
         session,
         "SELECT p.member_id,"
@@ -732,6 +736,7 @@ async def load_order_rows(session: AsyncSession, until: datetime) -> OrderRows:
         ["uuid", "int4", "int8"],
     )
     members, member = _index_uuids(raw_member)
+    member, day, net = _by_member_and_day(member, day.astype(np.int64), net.astype(np.int64))
     await _stage(
         session,
         "job_members",
@@ -741,12 +746,22 @@ async def load_order_rows(session: AsyncSession, until: datetime) -> OrderRows:
     )
     await session.execute(text("CREATE UNIQUE INDEX ON job_members (member_id)"))
     await session.execute(text("ANALYZE job_members"))
-    return OrderRows(
-        members=members,
-        member=member,
-        day=day.astype(np.int64),
-        net_minor=net.astype(np.int64),
-    )
+    return OrderRows(members=members, member=member, day=day, net_minor=net)
+
+
+def _by_member_and_day(
+    member: NDArray[np.int64], day: NDArray[np.int64], net: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """The rows sorted by member index, then day (stable). RFM and CLV group rows into
+    purchase occasions with a stable sort by (member, day), which is several times faster
+    on rows already in that order; one argsort of a combined key is cheaper than their
+    lexsort (member < 2^31 and a span of int4 days < 2^32: the key fits in int64)."""
+    if member.size == 0:
+        return member, day, net
+    first = int(day.min())
+    key = member * (int(day.max()) - first + 1) + (day - first)
+    order = np.argsort(key, kind="stable")
+    return member[order], day[order], net[order]
 
 
 async def _stage(
