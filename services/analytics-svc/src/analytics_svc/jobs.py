@@ -56,16 +56,64 @@ async def score_rfm(sessions: Sessions, settings: AnalyticsSettings, now: dateti
     (a first scoring counts as a change from none)."""
     async with sessions() as session, session.begin():
         rows = await repository.load_order_rows(session, until=now)
-        return await _score_rfm(session, rows, settings, now)
+        scored = await asyncio.to_thread(_rfm_math, rows, day_number(now), settings.rfm_window_days)
+        run, events = await _score_rfm(session, rows, scored, now)
+        await repository.append_outbox(session, events)
+        return run
 
 
 async def _score_rfm(
-    session: AsyncSession, rows: repository.OrderRows, settings: AnalyticsSettings, now: datetime
-) -> RfmRun:
-    as_of = day_number(now)
-    inputs, scores = await asyncio.to_thread(_rfm_math, rows, as_of, settings.rfm_window_days)
+    session: AsyncSession,
+    rows: repository.OrderRows,
+    scored: tuple[rfm.RfmInputs, rfm.RfmScores],
+    now: datetime,
+    built: asyncio.Event | None = None,
+) -> tuple[RfmRun, bulk_events.OutboxRows | None]:
+    """Store the new scores; returns the segment_changed events for the caller to append
+    (the refit appends them while the churn events are being built). `built` is set as
+    soon as the events are built."""
+    inputs, scores = scored
     previous = await repository.previous_segments(session, inputs.member)
     changed = np.flatnonzero(previous.astype(np.int64) != scores.segment.astype(np.int64))
+    # The events are pure Python work: built in a thread while PostgreSQL takes the scores.
+    building = asyncio.ensure_future(
+        asyncio.to_thread(_segment_events, rows, inputs, scores, previous, changed, now)
+    )
+    if built is not None:
+        building.add_done_callback(lambda _: built.set())
+    n = inputs.member.size
+    try:
+        await repository.replace_rfm_scores(
+            session,
+            [
+                (rows.members[inputs.member], "uuid"),
+                (inputs.recency_days, "int4"),
+                (inputs.frequency, "int4"),
+                (inputs.monetary, "int8"),
+                (scores.r, "int2"),
+                (scores.f, "int2"),
+                (scores.m, "int2"),
+                (scores.fm, "int2"),
+                (scores.segment, "int2"),
+                (np.full(n, pgbinary.timestamp_value(now), dtype=np.int64), "timestamptz"),
+            ],
+        )
+    except BaseException:
+        building.cancel()
+        raise
+    events = await building
+    run = RfmRun(scored=n, changed=changed.size, segments=rfm.segment_counts(scores.segment))
+    return run, events
+
+
+def _segment_events(
+    rows: repository.OrderRows,
+    inputs: rfm.RfmInputs,
+    scores: rfm.RfmScores,
+    previous: NDArray[np.int16],
+    changed: NDArray[np.intp],
+    now: datetime,
+) -> bulk_events.OutboxRows | None:
     segments, scores_r, scores_f, scores_m = (
         scores.segment.tolist(),
         scores.r.tolist(),
@@ -86,7 +134,7 @@ async def _score_rfm(
         )
 
     member_ids = bulk_events.member_strings(rows.members[inputs.member[changed]])
-    events = bulk_events.outbox_rows(
+    return bulk_events.outbox_rows(
         (
             (member_ids[j], (segments[k], was[k], scores_r[k], scores_f[k], scores_m[k]))
             for j, k in enumerate(changed.tolist())
@@ -95,24 +143,6 @@ async def _score_rfm(
         producer=SERVICE,
         occurred_at=now,
     )
-    n = inputs.member.size
-    await repository.replace_rfm_scores(
-        session,
-        [
-            (rows.members[inputs.member], "uuid"),
-            (inputs.recency_days, "int4"),
-            (inputs.frequency, "int4"),
-            (inputs.monetary, "int8"),
-            (scores.r, "int2"),
-            (scores.f, "int2"),
-            (scores.m, "int2"),
-            (scores.fm, "int2"),
-            (scores.segment, "int2"),
-            (np.full(n, pgbinary.timestamp_value(now), dtype=np.int64), "timestamptz"),
-        ],
-    )
-    await repository.append_outbox(session, events)
-    return RfmRun(scored=n, changed=changed.size, segments=rfm.segment_counts(scores.segment))
 
 
 def _rfm_math(
@@ -329,23 +359,48 @@ async def score_churn(sessions: Sessions, settings: AnalyticsSettings, now: date
         model = await repository.latest_clv_model(session)
         params = None if model is None else clv.BgNbdParams(**model["bgnbd"]["params"])
         rows = await repository.load_order_rows(session, until=now)
-        return await _score_churn(session, rows, params, settings, now)
+        previous = await _previous_churn_states(session, rows)
+        work = await asyncio.to_thread(
+            _churn_work, rows, day_number(now), params, settings, now, previous
+        )
+        return await _store_churn(session, rows, work, now)
 
 
-async def _score_churn(
-    session: AsyncSession,
+_ChurnStates = tuple[NDArray[np.bool_], NDArray[np.int64], NDArray[np.bool_]]
+
+
+async def _previous_churn_states(session: AsyncSession, rows: repository.OrderRows) -> _ChurnStates:
+    """(in_episode, last purchase day, known) by member index, for every member of `rows`."""
+    return await repository.previous_churn_state(
+        session, np.arange(rows.members.size, dtype=np.int64)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ChurnWork:
+    """Everything of a churn pass that needs no database: computed in a worker thread."""
+
+    summary: clv.ClvInputs
+    risk: churn.ChurnAssessment
+    gap: float | None
+    last_day: NDArray[np.int64]
+    in_episode: NDArray[np.bool_]
+    emitted: int
+    events: bulk_events.OutboxRows | None
+
+
+def _churn_work(
     rows: repository.OrderRows,
+    as_of: int,
     params: clv.BgNbdParams | None,
     settings: AnalyticsSettings,
     now: datetime,
+    previous: _ChurnStates,
     summary: clv.ClvInputs | None = None,
-) -> ChurnRun:
-    as_of = day_number(now)
-    s, alive, risk, gap = await asyncio.to_thread(
-        _churn_math, rows, as_of, params, settings, summary
-    )
+) -> _ChurnWork:
+    s, alive, risk, gap = _churn_math(rows, as_of, params, settings, summary)
     last_day = (as_of - (s.T - s.t_x)).astype(np.int64)
-    in_episode, previous_last, known = await repository.previous_churn_state(session, s.member)
+    in_episode, previous_last, known = (state[s.member] for state in previous)
     purchased = known & (last_day != previous_last)
     step = churn.step_episodes(in_episode, risk.at_risk, purchased)
     emit = np.flatnonzero(step.emit)
@@ -371,12 +426,19 @@ async def _score_churn(
         producer=SERVICE,
         occurred_at=now,
     )
+    return _ChurnWork(s, risk, gap, last_day, step.in_episode, int(emit.size), events)
+
+
+async def _store_churn(
+    session: AsyncSession, rows: repository.OrderRows, work: _ChurnWork, now: datetime
+) -> ChurnRun:
+    s, risk = work.summary, work.risk
     await repository.replace_churn_state(
         session,
         [
             (rows.members[s.member], "uuid"),
-            (step.in_episode, "bool"),
-            (last_day, "int4"),
+            (work.in_episode, "bool"),
+            (work.last_day, "int4"),
             (risk.at_risk, "bool"),
             (risk.score, "float8"),
             (risk.reason, "int2"),
@@ -386,12 +448,12 @@ async def _score_churn(
             ),
         ],
     )
-    await repository.append_outbox(session, events)
+    await repository.append_outbox(session, work.events)
     return ChurnRun(
         evaluated=int(s.member.size),
         at_risk=int(np.count_nonzero(risk.at_risk)),
-        emitted=int(emit.size),
-        typical_gap_days=gap,
+        emitted=work.emitted,
+        typical_gap_days=work.gap,
     )
 
 
@@ -409,24 +471,69 @@ class RefitRun:
 async def refit_all(sessions: Sessions, settings: AnalyticsSettings, now: datetime) -> RefitRun:
     """RFM scoring, CLV refit and churn scoring from one read of the order history, in one
     transaction (the scheduled job; the three can also run alone). Churn uses the
-    parameters just fitted."""
+    parameters just fitted.
+
+    The database statements run one after another (one connection), in the order of the
+    three jobs run alone; the Python work overlaps them in worker threads, one thread of
+    Python at a time (two would only take turns holding the GIL): the segment-change
+    events are built while the RFM scores are written, then the CLV fit and the churn
+    pass (its events included) run while the segment changes go into the outbox.
+    """
     started = time.perf_counter()
+    as_of = day_number(now)
     async with sessions() as session, session.begin():
         rows = await repository.load_order_rows(session, until=now)
-        # The CLV fit (numpy/scipy in a thread) runs while RFM is scored and written.
-        fitting = _start_clv_math(rows, day_number(now), settings)
+        scoring_rfm = asyncio.ensure_future(
+            asyncio.to_thread(_rfm_math, rows, as_of, settings.rfm_window_days)
+        )
+        events_built = asyncio.Event()
+
+        async def fit() -> _ClvResult:
+            await events_built.wait()
+            return await asyncio.to_thread(_clv_math, rows, as_of, settings)
+
+        fitting = asyncio.ensure_future(fit())
         try:
-            rfm_run = await _score_rfm(session, rows, settings, now)
+            previous = await _previous_churn_states(session, rows)
+            scored = await scoring_rfm
+            rfm_run, segment_events = await _score_rfm(session, rows, scored, now, events_built)
         except BaseException:
+            scoring_rfm.cancel()
             fitting.cancel()
             raise
-        clv_run, fitted = await _refit_clv(session, rows, settings, now, fitting)
-        params = None if fitted is None else fitted.bgnbd.params
-        if fitted is None:  # keep the previous model's P(alive), if there is one
+
+        async def churn_after_fit() -> _ChurnWork | None:
+            try:
+                fitted = await fitting
+            except ValueError:
+                return None  # no fit: the previous model's P(alive) is read below
+            return await asyncio.to_thread(
+                _churn_work,
+                rows,
+                as_of,
+                fitted.bgnbd.params,
+                settings,
+                now,
+                previous,
+                fitted.summary,
+            )
+
+        scoring = asyncio.ensure_future(churn_after_fit())
+        try:
+            await repository.append_outbox(session, segment_events)
+            clv_run, _ = await _refit_clv(session, rows, settings, now, fitting)
+            work = await scoring
+        except BaseException:
+            fitting.cancel()
+            scoring.cancel()
+            raise
+        if work is None:  # keep the previous model's P(alive), if there is one
             model = await repository.latest_clv_model(session)
             params = None if model is None else clv.BgNbdParams(**model["bgnbd"]["params"])
-        summary = None if fitted is None else fitted.summary
-        churn_run = await _score_churn(session, rows, params, settings, now, summary)
+            work = await asyncio.to_thread(
+                _churn_work, rows, as_of, params, settings, now, previous
+            )
+        churn_run = await _store_churn(session, rows, work, now)
     return RefitRun(rfm_run, clv_run, churn_run, time.perf_counter() - started)
 
 
