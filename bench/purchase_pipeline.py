@@ -1,6 +1,6 @@
 """Purchase pipeline: order.purchased → points-svc → ledger + outbox → published points.earned.
 
-Two parts, one scratch database and one topic prefix per run (both removed at the end):
+Two parts, on scratch databases and topic prefixes of this run (removed at the end):
 
 1. Throughput. N purchases (a skewed spread of members: a few buy often, most rarely;
    1–4 lines, some gift cards that earn nothing, some order-level discounts) are
@@ -12,9 +12,14 @@ Two parts, one scratch database and one topic prefix per run (both removed at th
    points the earning rules give, and `points_svc.reconcile.check_all` finds nothing.
    Baseline, same run, after the service stopped: the same rows (inbox, ledger entry,
    lot, order, outbox row with a real `points.earned` envelope, account totals) written
-   with batched asyncpg inserts (`executemany`, one transaction per 500 events, the
-   consumer's batch size) into a fresh database with the same schema. It is the
+   with batched asyncpg inserts (`executemany`, one transaction per `BATCH` events,
+   points-svc's consumer batch size) into a fresh database with the same schema. It is the
    database's cost of the writes alone: no Kafka, no decoding, no domain logic.
+
+   The same backlog is then consumed again, on a fresh database and topics, by
+   `REPLICAS` points-svc processes in one consumer group (started together, so they
+   join the group together): one Python process is the bottleneck on these 2 cores, and
+   replicas are how a deployment scales the consumer. Measured and checked the same way.
 
 2. Latency at a paced 1,000 purchases/s: for a sample of the events (one in
    `SAMPLE_EVERY`), a watcher task polls GET /v1/members/{id}/balance until the member's
@@ -86,8 +91,11 @@ from bench.http_probe import HttpProbe, ProbeError
 
 SCENARIO = "purchase_pipeline"
 SERVICE = "points-svc"
-BATCH = 500  # events per baseline transaction, the consumer's default batch size
+# Events per baseline transaction: points-svc's consumer batch size. Earlier results used
+# 500 (wrongly described as the consumer's); each results file records it as `batch`.
+BATCH: int = PointsSettings.model_fields["consumer_batch_size"].default
 LATENCY_RATE = 1_000  # purchases/s during the latency part
+REPLICAS = 2  # processes of points-svc in the second throughput run (one per core)
 SAMPLE_EVERY = 20  # one watched purchase in 20: 50 watchers started per second
 POLL_INTERVAL = 0.01  # shortest wait between a watcher's balance reads (seconds)
 WATCH_TIMEOUT = 30.0
@@ -127,8 +135,10 @@ async def run(context: BenchContext) -> list[Measurement]:
     rng = random.Random(7)
     members = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(sizes.members)]
     weights = [rng.paretovariate(1.2) for _ in members]
+    scaled, scaled_prefix = f"{name}_replicas", f"{name}_replicas."
     await context.create_database(name)
     await context.create_database(baseline_db)
+    await context.create_database(scaled)
     try:
         await ensure_topics(context.kafka_bootstrap, [prefix + t for t in all_topics()])
         purchases = _purchases(rng, members, weights, sizes.events)
@@ -136,10 +146,16 @@ async def run(context: BenchContext) -> list[Measurement]:
         async with _service(context, name, prefix) as base_url:
             throughput = await _throughput(context, name, prefix, purchases)
             latency = await _latency(context, name, prefix, base_url, rng, members, weights, sizes)
+        # The same backlog again, consumed by REPLICAS processes in one consumer group.
+        await ensure_topics(context.kafka_bootstrap, [scaled_prefix + t for t in all_topics()])
+        await _publish_all(context, scaled_prefix, purchases)
+        async with _service(context, scaled, scaled_prefix, replicas=REPLICAS):
+            replicated = await _throughput(context, scaled, scaled_prefix, purchases)
         baseline = await _baseline(context, baseline_db, purchases)
     finally:
-        await context.drop_databases([name, baseline_db])
+        await context.drop_databases([name, baseline_db, scaled])
         await context.delete_topics(prefix)
+        await context.delete_topics(scaled_prefix)
     rate = throughput.pop("events_per_s")
     return [
         Measurement(
@@ -152,6 +168,17 @@ async def run(context: BenchContext) -> list[Measurement]:
             baseline_name="batched asyncpg inserts of the same rows",
             min_ratio=0.4,
             details={**throughput, "baseline": baseline, **BEFORE_OPTIMISATION},
+        ),
+        Measurement(
+            scenario=SCENARIO,
+            name=f"sustained throughput, {REPLICAS} replicas",
+            value=replicated.pop("events_per_s"),
+            unit="events/s",
+            target=5_000,
+            baseline=baseline["events_per_s"],
+            baseline_name="batched asyncpg inserts of the same rows",
+            min_ratio=0.4,
+            details={**replicated, "replicas": REPLICAS},
         ),
         Measurement(
             scenario=SCENARIO,
@@ -239,8 +266,26 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _service(context: BenchContext, database: str, prefix: str) -> AsyncIterator[str]:
-    """points-svc as its own process (see the module docstring); yields its base URL."""
+async def _service(
+    context: BenchContext, database: str, prefix: str, replicas: int = 1
+) -> AsyncIterator[str]:
+    """points-svc as its own process (see the module docstring), or several replicas of it
+    sharing the database and the consumer group; yields the first one's base URL."""
+    async with contextlib.AsyncExitStack() as stack:
+        # All started before any is awaited, so that they join the consumer group together.
+        started = [
+            await stack.enter_async_context(_replica(context, database, prefix, index))
+            for index in range(replicas)
+        ]
+        await asyncio.gather(*(_wait_ready(*replica) for replica in started))
+        yield started[0][0]
+
+
+@contextlib.asynccontextmanager
+async def _replica(
+    context: BenchContext, database: str, prefix: str, index: int
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process, Path]]:
+    """One started points-svc process: its base URL, the process and its log."""
     port = _free_port()
     env = {
         **os.environ,
@@ -253,7 +298,7 @@ async def _service(context: BenchContext, database: str, prefix: str) -> AsyncIt
         "MF_RUN_JOBS": "false",
         "MF_LOG_LEVEL": "WARNING",
     }
-    log = Path(tempfile.gettempdir()) / f"{database}.log"
+    log = Path(tempfile.gettempdir()) / f"{database}-{index}.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -264,10 +309,8 @@ async def _service(context: BenchContext, database: str, prefix: str) -> AsyncIt
             stdout=output,
             stderr=asyncio.subprocess.STDOUT,
         )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        await _wait_ready(base_url, process, log)
-        yield base_url
+        yield f"http://127.0.0.1:{port}", process, log
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
