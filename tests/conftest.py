@@ -6,13 +6,19 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from memberflow_events.kafka import ensure_topics
 from memberflow_events.topics import all_topics
 
-from tests.support import ADMIN_DSN, KAFKA_BOOTSTRAP, KAFKA_PORT, PG_PORT, REDIS_PORT
+from tests.support import (
+    KAFKA_BOOTSTRAP,
+    KAFKA_PORT,
+    PG_PORT,
+    REDIS_PORT,
+    create_test_database,
+    delete_topics,
+    drop_test_databases,
+)
 
 
 def _port_open(port: int) -> bool:
@@ -42,22 +48,12 @@ async def create_database(infra: None) -> AsyncIterator[CreateDatabase]:
     created: list[str] = []
 
     async def create(label: str) -> str:
-        name = f"test_{label}_{uuid.uuid4().hex[:10]}"
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        name, url = await create_test_database(label)
         created.append(name)
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/{name}"
+        return url
 
     yield create
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        for name in created:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_test_databases(created)
 
 
 @pytest.fixture
@@ -71,10 +67,4 @@ async def topic_prefix(infra: None) -> AsyncIterator[str]:
     topics = [prefix + topic for topic in all_topics()]
     await ensure_topics(KAFKA_BOOTSTRAP, topics, partitions=3)
     yield prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, client_id="test-cleanup")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        await admin.delete_topics([t for t in existing if t.startswith(prefix)])
-    finally:
-        await admin.close()
+    await delete_topics([prefix])

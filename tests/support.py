@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from memberflow_events.codec import encode
 from memberflow_events.envelope import Envelope
@@ -131,3 +133,39 @@ def build_service_app(service: str, database_url: str, topic_prefix: str = "") -
     if service == "analytics-svc":
         return create_analytics_app(AnalyticsSettings(**common))
     raise AssertionError(f"unknown service {service}")
+
+
+# ---------- scratch databases and topics ----------
+
+
+async def create_test_database(label: str) -> tuple[str, str]:
+    """A fresh, empty database: its name and its SQLAlchemy URL."""
+    name = f"test_{label}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return name, f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/{name}"
+
+
+async def drop_test_databases(names: Sequence[str]) -> None:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def delete_topics(prefixes: Sequence[str]) -> None:
+    """Every topic whose name starts with one of `prefixes`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, client_id="test-cleanup")
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        doomed = [t for t in existing if any(t.startswith(p) for p in prefixes)]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

@@ -39,22 +39,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import jwt
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from campaign_svc.domain_coupons import generate_coupon_code
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT, TokenVerifier
 
 from tests.support import (
-    ADMIN_DSN,
-    KAFKA_BOOTSTRAP,
     PG_PORT,
     bearer,
     build_service_app,
+    create_test_database,
+    delete_topics,
+    drop_test_databases,
     running_service,
 )
 
@@ -337,37 +336,6 @@ def _path_parameters(template: str) -> list[str]:
     return [part[1:-1] for part in template.split("/") if part.startswith("{")]
 
 
-async def _create_database(label: str) -> tuple[str, str]:
-    name = f"test_{label}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return name, f"postgresql+asyncpg://postgres@127.0.0.1:{PG_PORT}/{name}"
-
-
-async def _drop_databases(names: list[str]) -> None:
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(prefixes: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, client_id="test-cleanup")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [t for t in existing if any(t.startswith(p) for p in prefixes)]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
-
-
 class Stack:
     """Starts each service on first use (its own database and topics), once per module."""
 
@@ -386,7 +354,7 @@ class Stack:
             return self._services[name]
 
     async def _start(self, name: str) -> Service:
-        database, url = await _create_database(name.replace("-", "_"))
+        database, url = await create_test_database(name.replace("-", "_"))
         self.databases.append(database)
         prefix = f"t{uuid.uuid4().hex[:10]}."
         self.prefixes.append(prefix)
@@ -424,9 +392,9 @@ async def stack(infra: None) -> AsyncIterator[Stack]:
     finally:
         await exits.aclose()
         if services.databases:
-            await _drop_databases(services.databases)
+            await drop_test_databases(services.databases)
         if services.prefixes:
-            await _delete_topics(services.prefixes)
+            await delete_topics(services.prefixes)
 
 
 # ---------------------------------------------------------------------------- credentials
