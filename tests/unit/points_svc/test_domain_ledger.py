@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -20,6 +21,7 @@ from points_svc.domain import (
     InvalidPoints,
     InvalidRefund,
     LedgerEntry,
+    Lot,
     OrderEarning,
     Posting,
     Purchase,
@@ -626,6 +628,48 @@ def test_a_credit_keeps_the_unloaded_lots_and_counts_them_in_the_balance() -> No
     # 50 earned, 30 of them repay the debt: 20 in the new lot + 400 in storage.
     assert total_balance(posting.account, T0) == 420
     assert total_balance(posting.account, T0 + days(1)) == 420
+
+
+def _split_by_expiry(account: Account, until: datetime) -> tuple[list[Lot], int]:
+    live = [lot for lot in account.lots if lot.remaining > 0]
+    loaded = [lot for lot in live if lot.expires_at <= until]
+    return loaded, sum(lot.remaining for lot in live if lot.expires_at > until)
+
+
+def test_the_lots_left_in_storage_are_told_by_the_totals() -> None:
+    ledger = Ledger()
+    ledger.earn("o-old", 10_000, T0 - days(300))
+    ledger.earn("o-1", 8_000)
+    ledger.expire(T0 + days(70))
+    ledger.redeem(80, T0 + days(71))
+    ledger.earn("o-2", 6_000, T0 + days(72))
+    ledger.earn("o-3", 9_000, T0 + days(100))
+    ledger.refund("o-1", "r-1", 8_000, T0 + days(101))  # taken from o-2's and o-3's lots
+    ledger.adjust(25, T0 + days(102))
+    account = ledger.account
+    assert all(astuple(account.totals))
+    assert [lot.remaining for lot in account.lots if lot.remaining] == [70, 25]
+    for until in (T0, T0 + days(466), T0 + days(500)):  # none, one, both loaded
+        loaded, rest = _split_by_expiry(account, until)
+        unloaded = UnloadedLots.rest_of(account.totals, account.debt, loaded, until)
+        assert unloaded == UnloadedLots(rest, until)
+
+
+def test_the_totals_count_debt_when_telling_the_lots_left_in_storage() -> None:
+    ledger = Ledger()
+    ledger.earn("o-1", 8_000)
+    ledger.redeem(80)
+    ledger.refund("o-1", "r-1", 8_000)
+    assert ledger.account.debt == 80
+    assert UnloadedLots.rest_of(ledger.account.totals, 80, (), T0) == UnloadedLots(0, T0)
+
+
+def test_loaded_lots_holding_more_than_the_totals_allow_are_refused() -> None:
+    ledger = Ledger()
+    ledger.earn("o-1", 8_000)
+    lots = ledger.account.lots
+    with pytest.raises(ValueError, match="more than the account's totals allow"):
+        UnloadedLots.rest_of(ledger.account.totals, 0, (*lots, *lots), T0)
 
 
 def test_the_balance_after_the_unloaded_horizon_is_refused() -> None:

@@ -6,6 +6,7 @@ Points are ints, money is int minor units, time is timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -185,6 +186,10 @@ class LifetimeTotals:
     expired: int = 0
     adjusted: int = 0
 
+    def lots_remaining(self, debt: int) -> int:
+        """What the account's lots hold in all (the identity above, solved for lots)."""
+        return self.earned - self.reversed - self.redeemed - self.expired + self.adjusted + debt
+
 
 @dataclass(frozen=True)
 class UnloadedLots:
@@ -194,6 +199,22 @@ class UnloadedLots:
 
     points: int
     until: datetime
+
+    @classmethod
+    def rest_of(
+        cls, totals: LifetimeTotals, debt: int, loaded: Iterable[Lot], until: datetime
+    ) -> UnloadedLots:
+        """The lots not in `loaded`, told by the running totals: no need to read them.
+
+        The totals and the lots are written in one transaction, so the identity holds;
+        `load_unloaded_lots` checks it again whenever the lots are read after all.
+        """
+        points = totals.lots_remaining(debt) - sum(lot.remaining for lot in loaded)
+        if points < 0:
+            raise ValueError(
+                f"the loaded lots hold more than the account's totals allow ({-points} over)"
+            )
+        return cls(points, until)
 
 
 @dataclass(frozen=True)

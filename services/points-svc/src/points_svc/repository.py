@@ -162,13 +162,11 @@ _LOCK_ACCOUNTS = (
     "SELECT member_id FROM accounts WHERE member_id = ANY(CAST($1 AS uuid[]))"
     " ORDER BY member_id FOR UPDATE"
 )
-# Live lots expiring after $2 stay in storage, summed (`UnloadedLots`): a credit needs
+# Live lots expiring after $2 stay in storage, unread (`UnloadedLots`): a credit needs
 # none of them, and frequent buyers have thousands.
 _LOAD_ACCOUNTS = (
     "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
     " COALESCE(t.multiplier, 1) AS multiplier, FALSE AS order_known, FALSE AS events_waiting,"
-    " (SELECT COALESCE(sum(u.remaining), 0) FROM lots u WHERE u.member_id = a.member_id"
-    "   AND u.remaining > 0 AND u.expires_at > $2) AS unloaded_points,"
     " l.lot_id, l.source_kind, l.source_ref, l.original, l.remaining, l.forfeited,"
     " l.available_at, l.expires_at, l.released, l.reminded"
     " FROM accounts a"
@@ -182,8 +180,8 @@ async def lock_accounts(
     session: AsyncSession, member_ids: Iterable[UUID], *, lots_until: datetime
 ) -> dict[UUID, LoadedAccount]:
     """`lock_account` for many members in three statements (no order or parking flags),
-    for credits up to `lots_until`: live lots expiring later stay in storage, summed in
-    `Account.unloaded` (`load_unloaded_lots` fetches them)."""
+    for credits up to `lots_until`: live lots expiring later stay in storage, told by the
+    account's totals in `Account.unloaded` (`load_unloaded_lots` fetches them)."""
     members = sorted(set(member_ids))
     if not members:
         return {}
@@ -193,14 +191,7 @@ async def lock_accounts(
     rows: dict[UUID, list[Record]] = {}
     for row in await driver.fetch(_LOAD_ACCOUNTS, members, lots_until):
         rows.setdefault(row["member_id"], []).append(row)
-    unloaded = {
-        member_id: UnloadedLots(int(found[0]["unloaded_points"]), lots_until)
-        for member_id, found in rows.items()
-    }
-    return {
-        member_id: _loaded(member_id, found, unloaded[member_id])
-        for member_id, found in rows.items()
-    }
+    return {member_id: _loaded(member_id, found, lots_until) for member_id, found in rows.items()}
 
 
 _UNLOADED_LOTS = (
@@ -212,14 +203,19 @@ _UNLOADED_LOTS = (
 
 async def load_unloaded_lots(session: AsyncSession, account: Account, member_id: UUID) -> Account:
     """The account with the lots `lock_accounts` left in storage loaded (the caller holds
-    its lock, and has not taken from lots since, so the stored ones are current)."""
+    its lock, and has not taken from lots since, so the stored ones are current). They
+    must hold what the account's totals said they do."""
     if account.unloaded is None:
         return account
     driver = await _driver(session)
     rows = await driver.fetch(_UNLOADED_LOTS, member_id, account.unloaded.until)
     stored = tuple(_lot(row) for row in rows)
-    if sum(lot.remaining for lot in stored) != account.unloaded.points:
-        raise RuntimeError(f"lots of {member_id} changed while its account was locked")
+    found = sum(lot.remaining for lot in stored)
+    if found != account.unloaded.points:
+        raise RuntimeError(
+            f"the stored lots of {member_id} hold {found} points, its totals say"
+            f" {account.unloaded.points}: run the points reconciliation"
+        )
     return replace(account, lots=(*stored, *account.lots), unloaded=None)
 
 
@@ -291,11 +287,17 @@ Record = Mapping[Any, Any]
 
 
 def _loaded(
-    member_id: UUID, rows: Sequence[Record], unloaded: UnloadedLots | None = None
+    member_id: UUID, rows: Sequence[Record], lots_until: datetime | None = None
 ) -> LoadedAccount:
+    """The account of `rows`; with `lots_until`, they hold only its lots expiring by
+    then, and the rest are left in storage (`Account.unloaded`)."""
     first = rows[0]
     lots = tuple(_lot(row) for row in rows if row["lot_id"] is not None)
-    account = Account(lots=lots, debt=int(first["debt"]), totals=_totals(first), unloaded=unloaded)
+    debt, totals = int(first["debt"]), _totals(first)
+    unloaded = None
+    if lots_until is not None:
+        unloaded = UnloadedLots.rest_of(totals, debt, lots, lots_until)
+    account = Account(lots=lots, debt=debt, totals=totals, unloaded=unloaded)
     return LoadedAccount(
         member_id=member_id,
         account=account,
