@@ -672,6 +672,33 @@ def test_loaded_lots_holding_more_than_the_totals_allow_are_refused() -> None:
         UnloadedLots.rest_of(ledger.account.totals, 0, (*lots, *lots), T0)
 
 
+def test_a_balance_counts_released_lots_left_in_storage_beyond_the_horizon_as_available() -> None:
+    ledger = Ledger()
+    ledger.earn("o-1", 8_000, T0 - days(350))  # expires within 30 days of T0
+    ledger.earn("o-2", 6_000, T0 - days(200))
+    ledger.earn("o-3", 9_000, T0 - days(100))
+    account = ledger.account
+    horizon = T0 + days(30)
+    loaded = [lot for lot in account.lots if lot.expires_at <= horizon]
+    stored = UnloadedLots.rest_of(account.totals, 0, loaded, horizon, released=True)
+    condensed = Account(lots=tuple(loaded), totals=account.totals, unloaded=stored)
+    assert stored.points == 150
+    assert balance(condensed, T0) == balance(account, T0)
+
+
+@pytest.mark.parametrize(
+    ("released", "until"),
+    [(False, T0 + days(30)), (True, T0 + days(29))],
+    ids=["maybe pending", "expiring soon"],
+)
+def test_a_balance_refuses_lots_in_storage_it_could_not_classify(
+    released: bool, until: datetime
+) -> None:
+    account = Account(unloaded=UnloadedLots(points=400, until=until, released=released))
+    with pytest.raises(RuntimeError, match="every live lot"):
+        balance(account, T0, 30)
+
+
 def test_the_balance_after_the_unloaded_horizon_is_refused() -> None:
     account = Account(unloaded=UnloadedLots(points=400, until=T0))
     with pytest.raises(ValueError, match="lots left in storage"):

@@ -114,13 +114,20 @@ def total_balance(account: Account, now: datetime) -> int:
 
 
 def balance(account: Account, now: datetime, expiring_within_days: int = 30) -> Balance:
-    """The balance at `now`; expired points never count, whether or not the job has run."""
+    """The balance at `now`; expired points never count, whether or not the job has run.
+
+    The account may leave in storage released lots that expire after the expiring-soon
+    horizon: all of them are available, and none is listed as expiring soon.
+    """
     require_aware(now)
-    account.require_all_lots()
     horizon = now + timedelta(days=expiring_within_days)
+    stored = account.unloaded
+    if stored is not None and (not stored.released or stored.until < horizon):
+        account.require_all_lots()
     live = [lot for lot in account.lots if lot.is_live(now)]
     return Balance(
-        available=sum(lot.remaining for lot in live if not lot.is_pending(now)),
+        available=sum(lot.remaining for lot in live if not lot.is_pending(now))
+        + (stored.points if stored is not None else 0),
         pending=sum(lot.remaining for lot in live if lot.is_pending(now)),
         debt=account.debt,
         expiring_soon=by_expiry_date(lot for lot in live if lot.expires_at <= horizon),

@@ -199,10 +199,18 @@ class UnloadedLots:
 
     points: int
     until: datetime
+    # None of them is pending (the balance read leaves only released lots in storage).
+    released: bool = False
 
     @classmethod
     def rest_of(
-        cls, totals: LifetimeTotals, debt: int, loaded: Iterable[Lot], until: datetime
+        cls,
+        totals: LifetimeTotals,
+        debt: int,
+        loaded: Iterable[Lot],
+        until: datetime,
+        *,
+        released: bool = False,
     ) -> UnloadedLots:
         """The lots not in `loaded`, told by the running totals: no need to read them.
 
@@ -214,7 +222,7 @@ class UnloadedLots:
             raise ValueError(
                 f"the loaded lots hold more than the account's totals allow ({-points} over)"
             )
-        return cls(points, until)
+        return cls(points, until, released)
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,12 @@ def _account_query(lot_filter: str) -> TextClause:
 
 _READ_LIVE = _account_query("l.remaining > 0")
 
-# What a balance needs of the live lots, condensed in the database: one row per (pending
-# or not, UTC expiry date within the horizon or beyond it) with the remaining points
-# summed. `domain.balance` over these gives what it gives over every lot, and a member
-# with thousands of purchases costs the service a handful of rows, not thousands.
+# What a balance needs of the live lots, condensed in the database: the lots expiring by
+# the horizon ($3, expired ones included) and the unreleased ones, one row per (expired
+# or not, pending or not, UTC expiry date within the horizon or beyond it) with the
+# remaining points summed. The other live lots are released and expire after the
+# horizon: all available, told by the account's totals (`UnloadedLots`). A member with
+# thousands of purchases costs the database and the service a handful of rows.
 _READ_FOR_BALANCE = (
     "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
     " 1 AS multiplier, FALSE AS order_known, FALSE AS events_waiting, l.*"
@@ -105,8 +107,9 @@ _READ_FOR_BALANCE = (
     "     min(available_at) AS available_at, min(expires_at) AS expires_at,"
     "     bool_and(released) AS released, bool_and(reminded) AS reminded"
     "   FROM lots"
-    "   WHERE member_id = a.member_id AND remaining > 0 AND expires_at > $2"
-    "   GROUP BY available_at > $2, CASE WHEN expires_at <= $3"
+    "   WHERE member_id = a.member_id AND remaining > 0"
+    "     AND (expires_at <= $3 OR NOT released)"
+    "   GROUP BY expires_at <= $2, available_at > $2, CASE WHEN expires_at <= $3"
     "     THEN date_trunc('day', expires_at AT TIME ZONE 'UTC') END"
     " ) l ON TRUE"
     " WHERE a.member_id = $1"
@@ -252,11 +255,18 @@ async def read_account(session: AsyncSession, member_id: UUID) -> LoadedAccount 
 async def read_balance_account(
     connection: asyncpg.Connection, member_id: UUID, now: datetime, horizon: datetime
 ) -> LoadedAccount | None:
-    """The account with its live lots condensed for `domain.balance` at `now` with
-    expiring-soon `horizon` (see _READ_FOR_BALANCE); None for an unknown member. One
-    statement, so one snapshot, on a plain asyncpg connection (a hot read path)."""
+    """The account with the lots `domain.balance` at `now` with expiring-soon `horizon`
+    needs, condensed (see _READ_FOR_BALANCE); None for an unknown member. One statement,
+    so one snapshot, on a plain asyncpg connection (a hot read path)."""
     rows = await connection.fetch(_READ_FOR_BALANCE, member_id, now, horizon)
-    return _loaded(member_id, rows) if rows else None
+    if not rows:
+        return None
+    loaded = _loaded(member_id, rows)
+    account = loaded.account
+    stored = UnloadedLots.rest_of(
+        account.totals, account.debt, account.lots, horizon, released=True
+    )
+    return replace(loaded, account=replace(account, unloaded=stored))
 
 
 async def _driver(session: AsyncSession) -> Any:
