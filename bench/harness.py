@@ -137,7 +137,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain")),
+        # Changes to tracked files only: earlier results not yet committed do not count.
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
 
 
