@@ -3,7 +3,7 @@
 The inbox consumer applies a batch of events in one transaction and runs `BatchHooks`
 around the handlers. `prepare` locks every account the batch's purchases and bonuses
 credit (in member order, so two batches never deadlock) and loads them, with which of
-its orders were credited already and which have events parked, in a few statements for
+its orders were credited already and which have events parked, in two statements for
 the whole batch. Handlers then work on this state (`ctx.batch`), which keeps the newest
 state of every account locked, the orders credited or refunded and the lots created;
 `flush` writes every posting in one statement after the last handler. Reads consult
@@ -85,10 +85,11 @@ async def _prepare(
     # count in every balance_after of the batch and can stay in storage.
     batch.accounts.update(await repository.lock_accounts(session, members, lots_until=latest))
     batch.checked_orders.update(order_ids)
-    batch.known_orders.update(await repository.known_orders(session, order_ids))
-    batch.waiting.update(
-        await repository.waiting_keys(session, consumer, [wait_key(o) for o in order_ids])
+    known, waiting = await repository.order_flags_of(
+        session, order_ids, consumer, [wait_key(o) for o in order_ids]
     )
+    batch.known_orders.update(known)
+    batch.waiting.update(waiting)
 
 
 def _batch(state: BatchState) -> ConsumerBatch:

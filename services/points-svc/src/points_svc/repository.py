@@ -153,46 +153,25 @@ async def lock_account(
     return _loaded(member_id, rows)
 
 
-# A batch locks its accounts in member order (two batches never wait on each other in a
-# cycle), creating the missing ones, then loads them in a statement of its own: in READ
-# COMMITTED only a statement started after the locks were granted sees what their
-# previous holders committed (see migrations/0001_init.sql).
-_CREATE_ACCOUNTS = (
-    "INSERT INTO accounts (member_id) SELECT m FROM unnest(CAST($1 AS uuid[])) AS m ORDER BY m"
-    " ON CONFLICT (member_id) DO NOTHING"
-)
-_LOCK_ACCOUNTS = (
-    "SELECT member_id FROM accounts WHERE member_id = ANY(CAST($1 AS uuid[]))"
-    " ORDER BY member_id FOR UPDATE"
-)
-# Live lots expiring after $2 stay in storage, unread (`UnloadedLots`): a credit needs
-# none of them, and frequent buyers have thousands.
-_LOAD_ACCOUNTS = (
-    "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
-    " COALESCE(t.multiplier, 1) AS multiplier, FALSE AS order_known, FALSE AS events_waiting,"
-    " l.lot_id, l.source_kind, l.source_ref, l.original, l.remaining, l.forfeited,"
-    " l.available_at, l.expires_at, l.released, l.reminded"
-    " FROM accounts a"
-    " LEFT JOIN tier_multipliers t ON t.member_id = a.member_id"
-    " LEFT JOIN lots l ON l.member_id = a.member_id AND l.remaining > 0 AND l.expires_at <= $2"
-    " WHERE a.member_id = ANY(CAST($1 AS uuid[]))"
-)
+# A batch's accounts: created, locked in member order and loaded in one round trip
+# (migrations/0003_lock_points_accounts.sql says how and why). Live lots expiring after
+# `lots_until` stay in storage, unread (`UnloadedLots`): a credit needs none of them,
+# and frequent buyers have thousands.
+_LOCK_AND_LOAD_ACCOUNTS = "SELECT * FROM lock_points_accounts($1, $2)"
 
 
 async def lock_accounts(
     session: AsyncSession, member_ids: Iterable[UUID], *, lots_until: datetime
 ) -> dict[UUID, LoadedAccount]:
-    """`lock_account` for many members in three statements (no order or parking flags),
+    """`lock_account` for many members in one statement (no order or parking flags),
     for credits up to `lots_until`: live lots expiring later stay in storage, told by the
     account's totals in `Account.unloaded` (`load_unloaded_lots` fetches them)."""
     members = sorted(set(member_ids))
     if not members:
         return {}
     driver = await _driver(session)
-    await driver.execute(_CREATE_ACCOUNTS, members)
-    await driver.fetch(_LOCK_ACCOUNTS, members)
     rows: dict[UUID, list[Record]] = {}
-    for row in await driver.fetch(_LOAD_ACCOUNTS, members, lots_until):
+    for row in await driver.fetch(_LOCK_AND_LOAD_ACCOUNTS, members, lots_until):
         rows.setdefault(row["member_id"], []).append(row)
     return {member_id: _loaded(member_id, found, lots_until) for member_id, found in rows.items()}
 
@@ -222,28 +201,28 @@ async def load_unloaded_lots(session: AsyncSession, account: Account, member_id:
     return replace(account, lots=(*stored, *account.lots), unloaded=None)
 
 
-_KNOWN_ORDERS = "SELECT order_id FROM orders WHERE order_id = ANY(CAST($1 AS text[]))"
-_WAITING = (
-    "SELECT DISTINCT wait_key FROM parked_events"
-    " WHERE consumer = $1 AND wait_key = ANY(CAST($2 AS text[]))"
+# The orders already credited and the wait keys with parked events, in one statement.
+_BATCH_ORDER_FLAGS = (
+    "SELECT order_id AS key, TRUE AS credited FROM orders"
+    " WHERE order_id = ANY(CAST($1 AS text[]))"
+    " UNION"
+    " SELECT wait_key, FALSE FROM parked_events"
+    " WHERE consumer = $2 AND wait_key = ANY(CAST($3 AS text[]))"
 )
 
 
-async def known_orders(session: AsyncSession, order_ids: Sequence[str]) -> set[str]:
-    """Which of these orders were credited already."""
-    if not order_ids:
-        return set()
+async def order_flags_of(
+    session: AsyncSession, order_ids: Sequence[str], consumer: str, wait_keys: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these orders were credited already, and which of these wait keys have
+    events parked by `consumer`."""
+    if not order_ids and not wait_keys:
+        return set(), set()
     driver = await _driver(session)
-    return {row["order_id"] for row in await driver.fetch(_KNOWN_ORDERS, list(order_ids))}
-
-
-async def waiting_keys(session: AsyncSession, consumer: str, wait_keys: Sequence[str]) -> set[str]:
-    """Which of these wait keys have events parked by `consumer`."""
-    if not wait_keys:
-        return set()
-    driver = await _driver(session)
-    rows = await driver.fetch(_WAITING, consumer, list(wait_keys))
-    return {row["wait_key"] for row in rows}
+    rows = await driver.fetch(_BATCH_ORDER_FLAGS, list(order_ids), consumer, list(wait_keys))
+    credited = {row["key"] for row in rows if row["credited"]}
+    waiting = {row["key"] for row in rows if not row["credited"]}
+    return credited, waiting
 
 
 async def read_account(session: AsyncSession, member_id: UUID) -> LoadedAccount | None:
