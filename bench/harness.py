@@ -60,6 +60,15 @@ class BenchContext:
         finally:
             await admin.close()
 
+    async def checkpoint(self) -> None:
+        """Write PostgreSQL's dirty pages out now, so that a scenario does not pay for
+        the writes of whatever ran before it (the test suite, an earlier scenario)."""
+        admin = await asyncpg.connect(self.admin_dsn)
+        try:
+            await admin.execute("CHECKPOINT")
+        finally:
+            await admin.close()
+
     async def delete_topics(self, prefix: str) -> None:
         """Every topic whose name starts with `prefix` (a scenario's scratch topics)."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, client_id="bench")

@@ -41,6 +41,7 @@ async def main(quick: bool, only: list[str]) -> int:
         print(f"[bench] {name}: {SCENARIOS[name]}", flush=True)
         started = time.perf_counter()
         try:
+            await context.checkpoint()
             measurements += await _scenario(name)(context)
         except Exception:
             failed.append(name)
