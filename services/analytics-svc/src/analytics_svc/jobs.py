@@ -95,7 +95,7 @@ async def _score_rfm(
                 (scores.m, "int2"),
                 (scores.fm, "int2"),
                 (scores.segment, "int2"),
-                (np.full(n, pgbinary.timestamp_value(now), dtype=np.int64), "timestamptz"),
+                pgbinary.timestamp_column(now, n),
             ],
         )
     except BaseException:
@@ -442,10 +442,7 @@ async def _store_churn(
             (risk.at_risk, "bool"),
             (risk.score, "float8"),
             (risk.reason, "int2"),
-            (
-                np.full(s.member.size, pgbinary.timestamp_value(now), dtype=np.int64),
-                "timestamptz",
-            ),
+            pgbinary.timestamp_column(now, s.member.size),
         ],
     )
     await repository.append_outbox(session, work.events)

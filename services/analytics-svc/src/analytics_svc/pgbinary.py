@@ -78,3 +78,8 @@ def timestamp_value(moment: datetime) -> int:
     """timestamptz in binary COPY: microseconds since 2000-01-01 UTC."""
     delta = moment.astimezone(UTC) - _PG_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def timestamp_column(moment: datetime, n: int) -> tuple[NDArray[np.int64], str]:
+    """A timestamptz column of `n` rows all holding `moment` (a job's run time)."""
+    return np.full(n, timestamp_value(moment), dtype=np.int64), "timestamptz"
