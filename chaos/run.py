@@ -26,11 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import OutOfOrderSequenceNumber
 from memberflow_events.codec import decode, encode
 from memberflow_events.envelope import Envelope, EventPayload
-from memberflow_events.kafka import make_producer
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer
 from memberflow_events.payloads import OrderPurchased, OrderRefunded
 from memberflow_events.topics import ORDERS, POINTS, SERVICES, dlq_topic, physical
 
@@ -78,32 +76,19 @@ class Publisher:
 
     def __init__(self, prefix: str) -> None:
         self.topic = physical(ORDERS, prefix)
-        self.producer: AIOKafkaProducer = make_producer(KAFKA_BOOTSTRAP, "chaos-order-system")
-        self._replacing = asyncio.Lock()
+        self.producer = RenewingProducer(KAFKA_BOOTSTRAP, "chaos-order-system")
 
     async def publish(self, event: Envelope) -> None:
         deadline = time.monotonic() + PATIENCE
         while True:
-            producer = self.producer
             try:
-                await producer.send_and_wait(self.topic, encode(event), key=event.key.encode())
+                record = OutgoingRecord(self.topic, encode(event), event.key.encode())
+                await self.producer.deliver([record])
                 return
             except Exception as error:  # any broker error: the event is sent again
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"publishing {event.event_id}: {error}") from error
-                if isinstance(error, OutOfOrderSequenceNumber):
-                    await self._replace(producer)
                 await asyncio.sleep(0.5)
-
-    async def _replace(self, dead: AIOKafkaProducer) -> None:
-        """OutOfOrderSequenceNumber is fatal to aiokafka's idempotent producer (seen after
-        a broker restart): its sender is gone for good, so the order system starts anew."""
-        async with self._replacing:
-            if self.producer is not dead:
-                return  # another publish replaced it already
-            self.producer = make_producer(KAFKA_BOOTSTRAP, "chaos-order-system")
-            await self.producer.start()
-        await dead.stop()
 
 
 def envelope(payload: EventPayload, member_id: uuid.UUID) -> Envelope:

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer
 from memberflow_events.envelope import Envelope, new_event
 from memberflow_events.inbox import BatchHooks, BatchState, HandlerContext, InboxConsumer
-from memberflow_events.kafka import ensure_topics, make_consumer, make_producer
+from memberflow_events.kafka import RenewingProducer, ensure_topics, make_consumer
 from memberflow_events.outbox import OutboxRelay, add_to_outbox
 from memberflow_events.payloads import MemberActivity
 from memberflow_platform.database import make_engine, make_sessions, migrate, shared_migrations
@@ -84,7 +83,7 @@ class Pipeline:
         self.prefix = prefix
         self.source: AsyncEngine = make_engine(source_url)
         self.sink: AsyncEngine = make_engine(sink_url)
-        self.producer: AIOKafkaProducer = make_producer(KAFKA_BOOTSTRAP, "source-svc")
+        self.producer = RenewingProducer(KAFKA_BOOTSTRAP, "source-svc")
         self.relay: OutboxRelay | None = None
         self.consumer: InboxConsumer | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from memberflow_events.kafka import make_producer
+from memberflow_events.kafka import RenewingProducer
 from memberflow_events.outbox import OutboxRelay
 from memberflow_platform.database import make_engine
 
@@ -20,7 +20,7 @@ def die() -> None:
 
 
 async def main(database_url: str, prefix: str) -> None:
-    producer = make_producer(KAFKA_BOOTSTRAP, "doomed-relay")
+    producer = RenewingProducer(KAFKA_BOOTSTRAP, "doomed-relay")
     await producer.start()
     relay = OutboxRelay(
         service="source-svc",

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 from memberflow_events.codec import encode
-from memberflow_events.kafka import make_producer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import MessageSizeTooLargeError
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer, make_producer
 from memberflow_events.redrive import redrive
 
 from tests.conftest import CreateDatabase
@@ -191,6 +194,68 @@ async def test_broker_restart_mid_stream_loses_nothing(pipeline: Pipeline) -> No
     await asyncio.sleep(1.0)
     assert Counter(await pipeline.visits()) == Counter(dict.fromkeys(members, 40))
     assert await pipeline.scalar(pipeline.sink, "SELECT count(*) FROM inbox") == 400
+
+
+async def test_a_producer_left_with_a_sequence_gap_is_renewed(topic_prefix: str) -> None:
+    """A batch the broker refuses for good leaves a gap in the idempotent producer's
+    numbering; a plain aiokafka producer then gets OutOfOrderSequenceNumber for every later
+    batch on that partition (tried), this one starts anew and goes on delivering."""
+    topic = f"{topic_prefix}one-partition"
+    await _create_topic(topic, {"max.message.bytes": "2000"})
+    producer = RenewingProducer(KAFKA_BOOTSTRAP, "test-renewing")
+    await producer.start()
+    try:
+        await producer.deliver([OutgoingRecord(topic, b"first", b"k")])
+        with pytest.raises(MessageSizeTooLargeError):
+            await producer.deliver([OutgoingRecord(topic, b"x" * 5000, b"k")])
+        await producer.deliver([OutgoingRecord(topic, b"second", b"k")])
+        await producer.deliver([OutgoingRecord(topic, b"third", b"k")])
+    finally:
+        await producer.stop()
+
+    assert [record.value for record in await read_topic(topic)] == [b"first", b"second", b"third"]
+
+
+async def test_relay_catches_up_once_a_too_low_topic_limit_is_raised(pipeline: Pipeline) -> None:
+    """Every batch fails while the topic refuses records of this size; each failure leaves
+    the producer with a sequence gap. Once an operator raises the limit, everything queued
+    is published, and applied once."""
+    members = [uuid.uuid4() for _ in range(10)]
+    topic = f"{pipeline.prefix}members"
+    await pipeline.start_relay()
+    await pipeline.start_consumer()
+    await pipeline.publish([activity(members[i % 10]) for i in range(30)])
+    await eventually(lambda: _total_is(pipeline, 30), what="the first 30 visits")
+
+    await _set_topic_config(topic, {"max.message.bytes": "100"})
+    await pipeline.publish([activity(members[i % 10]) for i in range(30)])
+    await asyncio.sleep(2.0)  # the relay keeps failing meanwhile
+    assert await pipeline.total_visits() == 30
+
+    await _set_topic_config(topic, {"max.message.bytes": "1048588"})
+    await pipeline.publish([activity(members[i % 10]) for i in range(30)])
+
+    await eventually(lambda: _total_is(pipeline, 90), within=60, what="all 90 visits")
+    await asyncio.sleep(1.0)
+    assert await pipeline.visits() == dict.fromkeys(members, 9)
+
+
+async def _create_topic(name: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1, topic_configs=configs)])
+    finally:
+        await admin.close()
+
+
+async def _set_topic_config(name: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs)])
+    finally:
+        await admin.close()
 
 
 async def _total_is(pipeline: Pipeline, expected: int) -> bool:

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from memberflow_events.codec import InvalidEvent, decode, encode
 from memberflow_events.envelope import Envelope, EventPayload, new_event
 from memberflow_events.errors import is_transient
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer
 from memberflow_events.outbox import add_to_outbox
 from memberflow_events.topics import dlq_topic, physical
 
@@ -143,7 +144,7 @@ class InboxConsumer:
         service: str,
         sessions: async_sessionmaker[AsyncSession],
         consumer: AIOKafkaConsumer,
-        dlq_producer: AIOKafkaProducer,
+        dlq_producer: RenewingProducer,
         handlers: Mapping[str, Handler],
         topic_prefix: str = "",
         batch_size: int = 500,
@@ -298,8 +299,8 @@ class InboxConsumer:
         ]
         topic = physical(dlq_topic(self._service), self._prefix)
         await self._retrying(
-            lambda: self._dlq_producer.send_and_wait(
-                topic, value=record.value, key=record.key, headers=headers
+            lambda: self._dlq_producer.deliver(
+                [OutgoingRecord(topic, record.value, record.key, headers)]
             )
         )
         EVENTS_CONSUMED.labels(self._service, "dead_lettered").inc()

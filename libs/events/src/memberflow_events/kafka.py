@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import Counter
 
 log = logging.getLogger(__name__)
+
+PRODUCER_RENEWALS = Counter(
+    "memberflow_producer_renewals_total",
+    "Idempotent producers replaced after a failed delivery",
+    ["client_id"],
+)
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
@@ -24,6 +33,75 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         compression_type=None,
         request_timeout_ms=30_000,
     )
+
+
+class OutgoingRecord(NamedTuple):
+    topic: str
+    value: bytes
+    key: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+class RenewingProducer:
+    """An idempotent producer that is started anew once a delivery has failed.
+
+    aiokafka numbers each batch when it sends it. A batch that fails for good (a record
+    larger than the topic allows, producer state the broker lost in a crash) leaves a gap
+    in that partition's numbers, and the broker then refuses every later batch of this
+    producer there with OutOfOrderSequenceNumber. Java's client bumps the producer epoch;
+    aiokafka does not, so a new producer (a new producer id) takes over. Callers send
+    again what failed; consumers' inboxes drop any copies.
+    """
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._current = make_producer(bootstrap, client_id)
+        self._renewing = asyncio.Lock()
+        self._retired: set[asyncio.Task[None]] = set()
+
+    @property
+    def client(self) -> Any:
+        """The current producer's cluster client (readiness checks fetch metadata with it)."""
+        return self._current.client
+
+    async def start(self) -> None:
+        await self._current.start()
+
+    async def stop(self) -> None:
+        await self._current.stop()
+        await asyncio.gather(*self._retired, return_exceptions=True)
+
+    async def deliver(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send records in order and wait until Kafka acknowledged them all."""
+        producer = self._current
+        acknowledgements = [
+            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+            for record in records
+        ]
+        try:
+            await asyncio.gather(*acknowledgements)
+        except KafkaError:
+            await self._renew(producer)
+            raise
+
+    async def _renew(self, failed: AIOKafkaProducer) -> None:
+        async with self._renewing:
+            if self._current is not failed:
+                return  # a concurrent delivery renewed it already
+            fresh = make_producer(self._bootstrap, self._client_id)
+            try:
+                await fresh.start()
+            except BaseException:
+                await fresh.stop()
+                raise
+            self._current = fresh
+        PRODUCER_RENEWALS.labels(self._client_id).inc()
+        log.warning("producer %s renewed after a failed delivery", self._client_id)
+        # The old producer's unsent batches fail on its way out; nobody waits for it.
+        retiring = asyncio.create_task(failed.stop())
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
 
 
 def make_consumer(

@@ -13,13 +13,13 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from memberflow_events.codec import encode
 from memberflow_events.envelope import Envelope
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer
 from memberflow_events.topics import physical
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class OutboxRelay:
         *,
         service: str,
         engine: AsyncEngine,
-        producer: AIOKafkaProducer,
+        producer: RenewingProducer,
         topic_prefix: str = "",
         batch_size: int = 500,
         poll_interval: float = 0.05,
@@ -134,7 +134,7 @@ class OutboxRelay:
             rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            await self._send_all(rows)
+            await self._producer.deliver([self._record(row) for row in rows])
             if self._after_publish is not None:
                 outcome = self._after_publish()
                 if outcome is not None:
@@ -147,24 +147,16 @@ class OutboxRelay:
         lock = text("SELECT pg_try_advisory_xact_lock(:lock_id)")
         return bool(await conn.scalar(lock, {"lock_id": relay_lock_id(self._service)}))
 
-    async def _send_all(self, rows: Sequence[Any]) -> None:
-        pending = []
-        for row in rows:
-            headers = [
-                ("type", row.event_type.encode()),
-                ("version", str(row.event_version).encode()),
-                ("event_id", str(row.event_id).encode()),
-                ("producer", self._service.encode()),
-            ]
-            pending.append(
-                await self._producer.send(
-                    physical(row.topic, self._prefix),
-                    value=bytes(row.value),
-                    key=row.record_key.encode(),
-                    headers=headers,
-                )
-            )
-        await asyncio.gather(*pending)
+    def _record(self, row: Any) -> OutgoingRecord:
+        headers = [
+            ("type", row.event_type.encode()),
+            ("version", str(row.event_version).encode()),
+            ("event_id", str(row.event_id).encode()),
+            ("producer", self._service.encode()),
+        ]
+        return OutgoingRecord(
+            physical(row.topic, self._prefix), bytes(row.value), row.record_key.encode(), headers
+        )
 
     async def _housekeeping(self) -> None:
         async with self._engine.begin() as conn:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter
 from memberflow_events.inbox import BatchHooks, Clock, Handler, InboxConsumer, utc_now
-from memberflow_events.kafka import ensure_topics, make_consumer, make_producer
+from memberflow_events.kafka import RenewingProducer, ensure_topics, make_consumer
 from memberflow_events.outbox import OutboxRelay
 from memberflow_events.topics import all_topics, physical
 from redis.asyncio import Redis
@@ -61,7 +61,7 @@ class Runtime:
         # a SQLAlchemy session costs about 0.8 ms of CPU per request, the pool 0.1 ms.
         self.read_pool: asyncpg.Pool | None = None
         self.redis: Redis = Redis.from_url(self.settings.redis_url)
-        self.producer: AIOKafkaProducer = make_producer(
+        self.producer = RenewingProducer(
             self.settings.kafka_bootstrap, f"{self.settings.service_name}-producer"
         )
         self.consumer: InboxConsumer | None = None
