@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from memberflow_events.codec import encode
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import MessageSizeTooLargeError
+from memberflow_events.codec import encode
 from memberflow_events.kafka import OutgoingRecord, RenewingProducer, make_producer
 from memberflow_events.redrive import redrive
 
