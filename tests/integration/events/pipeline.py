@@ -98,12 +98,13 @@ class Pipeline:
         await ensure_topics(KAFKA_BOOTSTRAP, [f"{self.prefix}dlq.{SINK}"])
         await self.producer.start()
 
-    async def start_relay(self) -> None:
+    async def start_relay(self, poll_interval: float = 1.0) -> None:
         self.relay = OutboxRelay(
             service="source-svc",
             engine=self.source,
             producer=self.producer,
             topic_prefix=self.prefix,
+            poll_interval=poll_interval,
         )
         self._tasks.append(asyncio.create_task(self.relay.run()))
 

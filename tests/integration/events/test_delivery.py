@@ -240,6 +240,41 @@ async def test_relay_catches_up_once_a_too_low_topic_limit_is_raised(pipeline: P
     assert await pipeline.visits() == dict.fromkeys(members, 9)
 
 
+async def test_a_commit_wakes_the_relay_and_a_lost_listener_reconnects(
+    pipeline: Pipeline,
+) -> None:
+    """With a ten-minute fallback poll, only the NOTIFY of a commit can explain prompt
+    publishing: before and after the listening connection is killed."""
+    members = [uuid.uuid4() for _ in range(5)]
+    await pipeline.start_relay(poll_interval=600)
+    await pipeline.start_consumer()
+    await eventually(lambda: _listeners(pipeline, 1), what="the relay listening")
+    await asyncio.sleep(0.5)  # the relay's first pass is over; it waits
+    await pipeline.publish([activity(members[i % 5]) for i in range(10)])
+    await eventually(lambda: _total_is(pipeline, 10), within=15, what="10 visits, woken")
+
+    terminate = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE application_name = 'outbox-listener:source-svc'"
+        " AND datname = current_database()"
+    )
+    assert await pipeline.scalar(pipeline.source, terminate) == 1
+    await eventually(lambda: _listeners(pipeline, 1), what="the listener back")
+    await asyncio.sleep(0.5)
+    await pipeline.publish([activity(members[i % 5]) for i in range(10)])
+    await eventually(lambda: _total_is(pipeline, 20), within=15, what="20 visits, woken again")
+    assert await pipeline.visits() == dict.fromkeys(members, 4)
+
+
+async def _listeners(pipeline: Pipeline, expected: int) -> bool:
+    listening = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'outbox-listener:source-svc'"
+        " AND datname = current_database() AND query LIKE 'LISTEN%'"
+    )
+    return await pipeline.scalar(pipeline.source, listening) == expected
+
+
 async def _create_topic(name: str, configs: dict[str, str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
     await admin.start()

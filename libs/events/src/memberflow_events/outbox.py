@@ -2,6 +2,8 @@
 
 Delivery is at-least-once: a relay that dies after Kafka acknowledged a batch but before
 it marked the rows published sends them again, and consumers' inboxes drop the copies.
+A trigger NOTIFYs the relay when a transaction that wrote rows commits; it polls only
+as a fallback, for notifications missed while its listening connection was down.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -64,6 +67,9 @@ def relay_lock_id(service: str) -> int:
     return zlib.crc32(f"outbox-relay:{service}".encode())
 
 
+NOTIFY_CHANNEL = "outbox"  # raised by the trigger of migration 0002_outbox_notify.sql
+_FIRST_RETRY_SECONDS = 0.05
+
 _CLAIM = text(
     "SELECT id, topic, record_key, event_type, event_version, event_id, value FROM outbox"
     " WHERE published_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
@@ -84,7 +90,7 @@ class OutboxRelay:
         producer: RenewingProducer,
         topic_prefix: str = "",
         batch_size: int = 500,
-        poll_interval: float = 0.05,
+        poll_interval: float = 1.0,
         keep_published_seconds: float = 3600.0,
         after_publish: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
@@ -98,18 +104,30 @@ class OutboxRelay:
         # Test seam: runs after Kafka acknowledged a batch, before the rows are marked.
         self._after_publish = after_publish
         self._stopping = asyncio.Event()
+        self._rows_written = asyncio.Event()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._rows_written.set()
 
     async def run(self) -> None:
         """Relay until stop(); transient failures back off and retry, nothing is skipped."""
-        backoff = self._poll_interval
+        listening = asyncio.create_task(self._listen(), name=f"outbox-listener:{self._service}")
+        try:
+            await self._relay()
+        finally:
+            listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening
+
+    async def _relay(self) -> None:
+        backoff = _FIRST_RETRY_SECONDS
         passes = 0
         while not self._stopping.is_set():
+            self._rows_written.clear()  # a commit during the pass wakes the next one
             try:
                 published = await self.publish_batch()
-                backoff = self._poll_interval
+                backoff = _FIRST_RETRY_SECONDS
                 passes += 1
                 if passes % 200 == 0:
                     await self._housekeeping()
@@ -124,7 +142,42 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
-                await self._sleep(self._poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
+
+    async def _listen(self) -> None:
+        """Wake the relay on every NOTIFY; reconnect when the connection is lost.
+        Runs until run() cancels it."""
+        dsn = self._engine.url.set(drivername="postgresql").render_as_string(False)
+        name = f"outbox-listener:{self._service}"
+        backoff = _FIRST_RETRY_SECONDS
+        while True:
+            try:
+                connection = await asyncpg.connect(dsn, server_settings={"application_name": name})
+            except Exception as error:
+                log.warning("%s cannot connect: %r", name, error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = _FIRST_RETRY_SECONDS
+            try:
+                await self._listen_until_lost(connection)
+                log.warning("%s lost its connection; reconnecting", name)
+            except Exception as error:
+                log.warning("%s failed: %r; reconnecting", name, error)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), timeout=2)
+
+    async def _listen_until_lost(self, connection: asyncpg.Connection) -> None:
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self._rows_written.set()  # rows may have been written while nobody listened
+        await lost.wait()
+
+    def _on_notify(self, *_: object) -> None:
+        self._rows_written.set()
 
     async def publish_batch(self) -> int:
         """Publish one batch if this relay holds the service's relay lock; return its size."""

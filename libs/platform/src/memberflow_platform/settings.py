@@ -27,7 +27,7 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     consumer_batch_size: int = Field(default=500, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
-    relay_poll_interval_ms: int = Field(default=50, ge=1)
+    relay_poll_interval_ms: int = Field(default=1000, ge=1)
     run_consumer: bool = True
     run_relay: bool = True
     run_jobs: bool = True
