@@ -69,6 +69,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from memberflow_events.codec import encode
 from memberflow_events.envelope import Envelope, new_event
+from memberflow_events.ids import uuid7
 from memberflow_events.kafka import ensure_topics, make_producer, partitions_of
 from memberflow_events.payloads import OrderLine, OrderPurchased, PointsEarned
 from memberflow_events.topics import all_topics
@@ -85,7 +86,6 @@ from points_svc.domain_earning import points_for_purchase
 from points_svc.main import MIGRATIONS
 from points_svc.reconcile import check_all
 from points_svc.settings import PointsSettings
-from uuid6 import uuid7
 
 from bench.harness import ROOT, BenchContext, Measurement
 from bench.http_probe import HttpProbe, ProbeError

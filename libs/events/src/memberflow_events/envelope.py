@@ -16,7 +16,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from uuid6 import uuid7
+
+from memberflow_events.ids import uuid7
 
 
 class EventPayload(BaseModel):
@@ -28,6 +29,13 @@ class EventPayload(BaseModel):
     event_version: ClassVar[int] = 1
     topic: ClassVar[str]
     description: ClassVar[str] = ""
+    # Whether the payload has a member_id of its own, which must match the envelope's.
+    names_member: ClassVar[bool] = False
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.names_member = "member_id" in cls.__pydantic_fields__
 
 
 P = TypeVar("P", bound=EventPayload)
@@ -50,8 +58,7 @@ class Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _one_member(self) -> Envelope:
-        # Looked up in the fields: a missing attribute costs pydantic an exception.
-        if "member_id" not in type(self.payload).model_fields:
+        if not self.payload.names_member:
             return self
         inner: Any = self.payload.__dict__.get("member_id")
         if inner is not None and inner != self.member_id:

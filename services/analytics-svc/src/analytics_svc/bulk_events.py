@@ -45,8 +45,8 @@ class OutboxRows:
 def uuid7_strings(n: int, now_ms: int | None = None) -> list[str]:
     """`n` distinct RFC 9562 version-7 ids (canonical strings) for events created now.
 
-    48-bit Unix milliseconds, then 74 random bits: the same layout as uuid6.uuid7, made
-    for a whole batch at once.
+    48-bit Unix milliseconds, then 74 random bits around the version and variant: made
+    for a whole batch at once, without `memberflow_events.ids`' sub-millisecond order.
     """
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms

@@ -9,11 +9,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from memberflow_events.ids import uuid7
 from memberflow_platform.app import get_runtime, get_session
 from memberflow_platform.auth import OPS, Principal, require
 from memberflow_platform.problems import conflict, not_found
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid6 import uuid7
 
 from campaign_svc import repository
 from campaign_svc.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from memberflow_events.envelope import EventPayload
+from memberflow_events.ids import uuid7
 from memberflow_events.payloads import (
     BonusAwarded,
     CampaignExposed,
@@ -21,7 +22,6 @@ from memberflow_events.payloads import (
     MessageRequested,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid6 import uuid7
 
 from campaign_svc import domain, repository
 from campaign_svc.domain import (

@@ -8,9 +8,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
+from memberflow_events.ids import uuid7
 from memberflow_events.payloads import Channel
 from memberflow_platform.auth import ensure_member_access
-from uuid6 import uuid7
 
 from member_svc import domain, repository, views
 from member_svc.api_common import (

@@ -9,11 +9,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from memberflow_events.ids import uuid7
 from memberflow_platform.auth import OPS, ensure_member_access
 from memberflow_platform.idempotency import idempotency_key, run_once
 from memberflow_platform.problems import Problem, invalid, not_found
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid6 import uuid7
 
 from member_svc import domain, repository, views
 from member_svc.api_common import (

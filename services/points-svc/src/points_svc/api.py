@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from memberflow_events.envelope import EventPayload, new_event
+from memberflow_events.ids import uuid7
 from memberflow_events.outbox import add_to_outbox
 from memberflow_events.payloads import PointsRedeemed
 from memberflow_platform.app import get_runtime, get_session, json_response, read_connection
@@ -28,7 +29,6 @@ from memberflow_platform.auth import (
 from memberflow_platform.idempotency import idempotency_key, run_once
 from memberflow_platform.problems import PROBLEM_JSON, Problem, invalid
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid6 import uuid7
 
 from points_svc import domain, points_events, repository, views
 from points_svc.domain import InsufficientPoints, PointsError

@@ -14,6 +14,7 @@ from functools import partial
 from uuid import UUID
 
 from memberflow_events.envelope import Envelope
+from memberflow_events.ids import uuid7
 from memberflow_events.inbox import Handler, HandlerContext
 from memberflow_events.payloads import (
     BonusAwarded,
@@ -23,7 +24,6 @@ from memberflow_events.payloads import (
     OrderRefunded,
     TierChanged,
 )
-from uuid6 import uuid7
 
 from points_svc import consumer_batch, domain, points_events, repository
 from points_svc.domain import EarningRules, InvalidRefund, Purchase, PurchaseLine, Source
