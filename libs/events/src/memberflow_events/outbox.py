@@ -70,9 +70,10 @@ def relay_lock_id(service: str) -> int:
 NOTIFY_CHANNEL = "outbox"  # raised by the trigger of migration 0002_outbox_notify.sql
 _FIRST_RETRY_SECONDS = 0.05
 
+# Ids and versions come as text, as the headers carry them.
 _CLAIM = text(
-    "SELECT id, topic, record_key, event_type, event_version, event_id, value FROM outbox"
-    " WHERE published_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+    "SELECT id, topic, record_key, event_type, event_version::text, event_id::text, value"
+    " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 _PRUNE = text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :seconds)")
@@ -187,7 +188,7 @@ class OutboxRelay:
             rows = (await conn.execute(_CLAIM, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            await self._producer.deliver([self._record(row) for row in rows])
+            await self._producer.deliver(self._records(rows))
             if self._after_publish is not None:
                 outcome = self._after_publish()
                 if outcome is not None:
@@ -200,16 +201,22 @@ class OutboxRelay:
         lock = text("SELECT pg_try_advisory_xact_lock(:lock_id)")
         return bool(await conn.scalar(lock, {"lock_id": relay_lock_id(self._service)}))
 
-    def _record(self, row: Any) -> OutgoingRecord:
-        headers = [
-            ("type", row.event_type.encode()),
-            ("version", str(row.event_version).encode()),
-            ("event_id", str(row.event_id).encode()),
-            ("producer", self._service.encode()),
-        ]
-        return OutgoingRecord(
-            physical(row.topic, self._prefix), bytes(row.value), row.record_key.encode(), headers
-        )
+    def _records(self, rows: Sequence[Any]) -> list[OutgoingRecord]:
+        producer = ("producer", self._service.encode())
+        topics: dict[str, str] = {}
+        records = []
+        for _, topic, key, event_type, version, event_id, value in rows:
+            physical_topic = topics.get(topic)
+            if physical_topic is None:
+                physical_topic = topics[topic] = physical(topic, self._prefix)
+            headers = [
+                ("type", event_type.encode()),
+                ("version", version.encode()),
+                ("event_id", event_id.encode()),
+                producer,
+            ]
+            records.append(OutgoingRecord(physical_topic, value, key.encode(), headers))
+        return records
 
     async def _housekeeping(self) -> None:
         async with self._engine.begin() as conn:
