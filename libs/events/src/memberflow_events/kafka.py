@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -75,11 +76,15 @@ class RenewingProducer:
     async def deliver(self, records: Sequence[OutgoingRecord]) -> None:
         """Send records in order and wait until Kafka acknowledged them all."""
         producer = self._current
-        acknowledgements = [
-            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
-            for record in records
-        ]
         try:
+            # send() itself raises once the producer's sender has died (aiokafka then
+            # fails every new record with the error that ended it).
+            acknowledgements = [
+                await producer.send(
+                    record.topic, record.value, key=record.key, headers=record.headers
+                )
+                for record in records
+            ]
             await asyncio.gather(*acknowledgements)
         except KafkaError:
             await self._renew(producer)
@@ -93,7 +98,8 @@ class RenewingProducer:
             try:
                 await fresh.start()
             except BaseException:
-                await fresh.stop()
+                with contextlib.suppress(Exception):
+                    await fresh.stop()
                 raise
             self._current = fresh
         PRODUCER_RENEWALS.labels(self._client_id).inc()
