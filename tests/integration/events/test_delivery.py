@@ -15,6 +15,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import MessageSizeTooLargeError
 from memberflow_events.codec import encode
 from memberflow_events.kafka import OutgoingRecord, RenewingProducer, make_producer
+from memberflow_events.outbox import OutboxRelay
 from memberflow_events.redrive import redrive
 
 from tests.conftest import CreateDatabase
@@ -264,6 +265,37 @@ async def test_a_commit_wakes_the_relay_and_a_lost_listener_reconnects(
     await pipeline.publish([activity(members[i % 5]) for i in range(10)])
     await eventually(lambda: _total_is(pipeline, 20), within=15, what="20 visits, woken again")
     assert await pipeline.visits() == dict.fromkeys(members, 4)
+
+
+async def test_two_relays_on_one_outbox_send_each_event_once(pipeline: Pipeline) -> None:
+    """Two replicas' relays take turns (one pass at a time, under the advisory lock);
+    each event is sent once, and when one stops the other carries on alone."""
+    members = [uuid.uuid4() for _ in range(5)]
+    await pipeline.start_relay()
+    other = OutboxRelay(
+        service="source-svc",
+        engine=pipeline.source,
+        producer=pipeline.producer,
+        topic_prefix=pipeline.prefix,
+    )
+    other_running = asyncio.create_task(other.run())
+    try:
+        await pipeline.start_consumer()
+        for _ in range(5):
+            await pipeline.publish([activity(members[i % 5]) for i in range(10)])
+            await asyncio.sleep(0.2)
+        await eventually(lambda: _total_is(pipeline, 50), what="50 visits")
+
+        assert pipeline.relay is not None
+        pipeline.relay.stop()
+        await pipeline.publish([activity(members[i % 5]) for i in range(10)])
+        await eventually(lambda: _total_is(pipeline, 60), within=15, what="60 visits")
+        await asyncio.sleep(1.0)
+        assert len(await read_topic(f"{pipeline.prefix}members")) == 60  # none sent twice
+        assert await pipeline.visits() == dict.fromkeys(members, 12)
+    finally:
+        other.stop()
+        await other_running
 
 
 async def _listeners(pipeline: Pipeline, expected: int) -> bool:
