@@ -267,27 +267,34 @@ async def test_a_commit_wakes_the_relay_and_a_lost_listener_reconnects(
     assert await pipeline.visits() == dict.fromkeys(members, 4)
 
 
-async def test_two_relays_on_one_outbox_send_each_event_once(pipeline: Pipeline) -> None:
-    """Two replicas' relays take turns (one pass at a time, under the advisory lock);
-    each event is sent once, and when one stops the other carries on alone."""
+async def test_one_relay_of_two_leads_and_the_other_takes_over(pipeline: Pipeline) -> None:
+    """Two replicas' relays on one outbox: one leads (is woken by commits and publishes),
+    each event is sent once, and when the leader stops the other takes over."""
     members = [uuid.uuid4() for _ in range(5)]
-    await pipeline.start_relay()
+    await pipeline.start_relay(poll_interval=0.5)
     other = OutboxRelay(
         service="source-svc",
         engine=pipeline.source,
         producer=pipeline.producer,
         topic_prefix=pipeline.prefix,
+        poll_interval=0.5,
     )
     other_running = asyncio.create_task(other.run())
+    relays = [pipeline.relay, other]
     try:
         await pipeline.start_consumer()
+        await eventually(lambda: _leaders(relays, 1), what="one relay leading")
         for _ in range(5):
             await pipeline.publish([activity(members[i % 5]) for i in range(10)])
             await asyncio.sleep(0.2)
         await eventually(lambda: _total_is(pipeline, 50), what="50 visits")
+        assert await _leaders(relays, 1)
 
-        assert pipeline.relay is not None
-        pipeline.relay.stop()
+        leader = next(relay for relay in relays if relay is not None and relay.leading)
+        leader.stop()
+        follower = other if leader is pipeline.relay else pipeline.relay
+        assert follower is not None
+        await eventually(lambda: _is_leading(follower), within=10, what="the other leading")
         await pipeline.publish([activity(members[i % 5]) for i in range(10)])
         await eventually(lambda: _total_is(pipeline, 60), within=15, what="60 visits")
         await asyncio.sleep(1.0)
@@ -296,6 +303,14 @@ async def test_two_relays_on_one_outbox_send_each_event_once(pipeline: Pipeline)
     finally:
         other.stop()
         await other_running
+
+
+async def _leaders(relays: list[OutboxRelay | None], expected: int) -> bool:
+    return sum(1 for relay in relays if relay is not None and relay.leading) == expected
+
+
+async def _is_leading(relay: OutboxRelay) -> bool:
+    return relay.leading
 
 
 async def _listeners(pipeline: Pipeline, expected: int) -> bool:

@@ -63,8 +63,13 @@ async def add_to_outbox(
 
 
 def relay_lock_id(service: str) -> int:
-    """Advisory-lock id that elects one active relay per service database."""
+    """Advisory-lock id that lets one relay pass at a time run per service database."""
     return zlib.crc32(f"outbox-relay:{service}".encode())
+
+
+def leader_lock_id(service: str) -> int:
+    """Advisory-lock id of the relay that leads: held by its listening connection."""
+    return zlib.crc32(f"outbox-relay-leader:{service}".encode())
 
 
 NOTIFY_CHANNEL = "outbox"  # raised by the trigger of migration 0002_outbox_notify.sql
@@ -106,6 +111,10 @@ class OutboxRelay:
         self._after_publish = after_publish
         self._stopping = asyncio.Event()
         self._rows_written = asyncio.Event()
+        # One relay per service database leads: its listening connection holds a
+        # session lock (released by PostgreSQL when that connection dies). The others
+        # only try for it once a poll interval, so one commit wakes one relay.
+        self.leading = False
 
     def stop(self) -> None:
         self._stopping.set()
@@ -125,6 +134,7 @@ class OutboxRelay:
         backoff = _FIRST_RETRY_SECONDS
         passes = 0
         while not self._stopping.is_set():
+            await self._wait_to_lead()
             self._rows_written.clear()  # a commit during the pass wakes the next one
             try:
                 published = await self.publish_batch()
@@ -146,9 +156,17 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
 
+    async def _wait_to_lead(self) -> None:
+        while True:
+            self._rows_written.clear()  # the listener sets it once it leads
+            if self.leading or self._stopping.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
+
     async def _listen(self) -> None:
-        """Wake the relay on every NOTIFY; reconnect when the connection is lost.
-        Runs until run() cancels it."""
+        """Lead when no other relay does, then wake the relay on every NOTIFY; reconnect
+        when the connection is lost. Runs until run() cancels it."""
         dsn = self._engine.url.set(drivername="postgresql").render_as_string(False)
         name = f"outbox-listener:{self._service}"
         backoff = _FIRST_RETRY_SECONDS
@@ -162,18 +180,26 @@ class OutboxRelay:
                 continue
             backoff = _FIRST_RETRY_SECONDS
             try:
-                await self._listen_until_lost(connection)
+                await self._lead_until_lost(connection)
                 log.warning("%s lost its connection; reconnecting", name)
             except Exception as error:
                 log.warning("%s failed: %r; reconnecting", name, error)
             finally:
+                self.leading = False
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(connection.close(), timeout=2)
 
-    async def _listen_until_lost(self, connection: asyncpg.Connection) -> None:
+    async def _lead_until_lost(self, connection: asyncpg.Connection) -> None:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _: lost.set())
+        lock_id = leader_lock_id(self._service)
+        while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), self._poll_interval)
+            if lost.is_set():
+                return
         await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self.leading = True
         self._rows_written.set()  # rows may have been written while nobody listened
         await lost.wait()
 
