@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
+from memberflow_events.kafka import kafka_admin
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -71,14 +71,10 @@ class BenchContext:
 
     async def delete_topics(self, prefix: str) -> None:
         """Every topic whose name starts with `prefix` (a scenario's scratch topics)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap, client_id="bench")
-        await admin.start()
-        try:
+        async with kafka_admin(self.kafka_bootstrap, "bench") as admin:
             doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
             if doomed:
                 await admin.delete_topics(doomed)
-        finally:
-            await admin.close()
 
     @staticmethod
     def scratch_name(label: str) -> str:

@@ -13,11 +13,10 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from memberflow_events.codec import encode
 from memberflow_events.envelope import Envelope
-from memberflow_events.kafka import make_producer, partitions_of
+from memberflow_events.kafka import kafka_admin, make_producer, partitions_of
 from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
 
 PG_PORT = int(os.environ.get("MF_PG_PORT", "15432"))
@@ -160,12 +159,8 @@ async def drop_test_databases(names: Sequence[str]) -> None:
 
 async def delete_topics(prefixes: Sequence[str]) -> None:
     """Every topic whose name starts with one of `prefixes`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP, client_id="test-cleanup")
-    await admin.start()
-    try:
+    async with kafka_admin(KAFKA_BOOTSTRAP, "test-cleanup") as admin:
         existing = await admin.list_topics()
         doomed = [t for t in existing if any(t.startswith(p) for p in prefixes)]
         if doomed:
             await admin.delete_topics(doomed)
-    finally:
-        await admin.close()

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import MessageSizeTooLargeError
 from memberflow_events.codec import encode
-from memberflow_events.kafka import OutgoingRecord, RenewingProducer, make_producer
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer, kafka_admin, make_producer
 from memberflow_events.outbox import OutboxRelay
 from memberflow_events.redrive import redrive
 
@@ -323,21 +323,13 @@ async def _listeners(pipeline: Pipeline, expected: int) -> bool:
 
 
 async def _create_topic(name: str, configs: dict[str, str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await admin.start()
-    try:
+    async with kafka_admin(KAFKA_BOOTSTRAP) as admin:
         await admin.create_topics([NewTopic(name, 1, 1, topic_configs=configs)])
-    finally:
-        await admin.close()
 
 
 async def _set_topic_config(name: str, configs: dict[str, str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await admin.start()
-    try:
+    async with kafka_admin(KAFKA_BOOTSTRAP) as admin:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs)])
-    finally:
-        await admin.close()
 
 
 async def _total_is(pipeline: Pipeline, expected: int) -> bool:

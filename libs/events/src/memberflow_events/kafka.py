@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -129,13 +129,24 @@ def make_consumer(
     )
 
 
+@contextlib.asynccontextmanager
+async def kafka_admin(
+    bootstrap: str, client_id: str = "memberflow-admin"
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on the way out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(
     bootstrap: str, topics: Iterable[str], partitions: int = 3, replication_factor: int = 1
 ) -> None:
     """Create missing topics (the broker does not auto-create them); existing ones are kept."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="memberflow-admin")
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [name for name in topics if name not in existing]
         if not missing:
@@ -149,18 +160,12 @@ async def ensure_topics(
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise RuntimeError(f"creating topic {name} failed: error {code} {rest}")
         log.info("created topics %s", missing)
-    finally:
-        await admin.close()
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
     """The partitions of an existing topic (empty when the topic does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="memberflow-admin")
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
     return [
         TopicPartition(topic, int(partition["partition"]))
         for entry in described
