@@ -153,16 +153,20 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
+                await self._until_woken()
 
     async def _wait_to_lead(self) -> None:
         while True:
             self._rows_written.clear()  # the listener sets it once it leads
             if self.leading or self._stopping.is_set():
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
+            await self._until_woken()
+
+    async def _until_woken(self) -> None:
+        """Until a commit's NOTIFY, leadership or stop() wakes the relay, or a poll
+        interval has passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
 
     async def _listen(self) -> None:
         """Lead when no other relay does, then wake the relay on every NOTIFY; reconnect
