@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -17,10 +18,11 @@ from memberflow_events.codec import encode
 from memberflow_events.kafka import OutgoingRecord, RenewingProducer, kafka_admin, make_producer
 from memberflow_events.outbox import OutboxRelay
 from memberflow_events.redrive import redrive
+from prometheus_client import REGISTRY
 
 from tests.conftest import CreateDatabase
 from tests.integration.events.pipeline import BROKEN_KINDS, SINK, Pipeline, activity
-from tests.support import KAFKA_BOOTSTRAP, eventually, read_topic
+from tests.support import ADMIN_DSN, KAFKA_BOOTSTRAP, eventually, read_topic
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -303,6 +305,89 @@ async def test_one_relay_of_two_leads_and_the_other_takes_over(pipeline: Pipelin
     finally:
         other.stop()
         await other_running
+
+
+async def test_a_relay_that_cannot_listen_cannot_lead_and_the_metrics_say_so(
+    pipeline: Pipeline,
+) -> None:
+    """A replica whose listening connection cannot be opened can neither lead nor take
+    over. Its gauges say so, and the backlog and its age, which every replica reports,
+    grow; once it can connect again it leads and publishes the backlog."""
+    members = [uuid.uuid4() for _ in range(5)]
+    await pipeline.start_relay(poll_interval=0.2)
+    relay = pipeline.relay
+    assert relay is not None
+    await pipeline.start_consumer()
+    await eventually(lambda: _is_leading(relay), what="the relay leading")
+    assert _gauge("memberflow_outbox_relay_leading") == 1
+    assert _gauge("memberflow_outbox_relay_listening") == 1
+    database = pipeline.source.url.database
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        terminate = (
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = 'outbox-listener:source-svc' AND datname = $1"
+        )
+        assert await admin.fetchval(terminate, database) == 1
+        await eventually(lambda: _not_leading(relay), what="the relay no longer leading")
+        assert _gauge("memberflow_outbox_relay_leading") == 0
+        assert _gauge("memberflow_outbox_relay_listening") == 0
+
+        await pipeline.publish([activity(members[i % 5]) for i in range(10)])
+        await asyncio.sleep(1.0)
+        await relay.housekeeping()
+        assert _gauge("memberflow_outbox_backlog") == 10
+        assert _gauge("memberflow_outbox_oldest_unpublished_seconds") >= 1.0
+        assert await pipeline.total_visits() == 0
+        assert not relay.leading
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+    await eventually(lambda: _is_leading(relay), within=15, what="the relay leading again")
+    assert _gauge("memberflow_outbox_relay_listening") == 1
+    await eventually(lambda: _total_is(pipeline, 10), within=15, what="10 visits")
+    await relay.housekeeping()
+    assert _gauge("memberflow_outbox_backlog") == 0
+    assert _gauge("memberflow_outbox_oldest_unpublished_seconds") == 0
+
+
+async def test_the_leader_prunes_published_rows_past_their_keeping_time(
+    pipeline: Pipeline,
+) -> None:
+    relay = OutboxRelay(
+        service="source-svc",
+        engine=pipeline.source,
+        producer=pipeline.producer,
+        topic_prefix=pipeline.prefix,
+        keep_published_seconds=0.5,
+    )
+    await pipeline.publish([activity(uuid.uuid4()) for _ in range(10)])
+    assert await relay.publish_batch() == 10
+    await asyncio.sleep(1.0)
+    await relay.housekeeping()  # not leading: it only reports
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 10
+    running = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _is_leading(relay), what="the relay leading")
+        await pipeline.publish([activity(uuid.uuid4()) for _ in range(3)])
+        await asyncio.sleep(1.0)
+        await relay.housekeeping()
+        assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") <= 3
+    finally:
+        relay.stop()
+        await running
+
+
+def _gauge(name: str) -> float:
+    value = REGISTRY.get_sample_value(name, {"service": "source-svc"})
+    assert value is not None, f"{name} was never set"
+    return value
+
+
+async def _not_leading(relay: OutboxRelay) -> bool:
+    return not relay.leading
 
 
 async def _leaders(relays: list[OutboxRelay | None], expected: int) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import CreateDatabase
-from tests.support import KAFKA_BOOTSTRAP, REDIS_URL, bearer, running_service
+from tests.support import KAFKA_BOOTSTRAP, REDIS_URL, bearer, eventually, running_service
 
 router = APIRouter(prefix="/v1")
 
@@ -81,6 +81,15 @@ async def test_probes_and_metrics(app: FastAPI) -> None:
         assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "background": "ok"}
         metrics = await client.get("/metrics")
         assert "memberflow_http_requests_total" in metrics.text
+
+        async def relay_reports() -> bool:
+            text = (await client.get("/metrics")).text
+            return (
+                'memberflow_outbox_relay_leading{service="probe-svc"} 1.0' in text
+                and 'memberflow_outbox_backlog{service="probe-svc"} 0.0' in text
+            )
+
+        await eventually(relay_reports, what="the relay leading, its backlog reported")
         assert (await client.get("/openapi.json")).status_code == 200
 
 

@@ -28,7 +28,22 @@ from memberflow_events.topics import physical
 log = logging.getLogger(__name__)
 
 OUTBOX_BACKLOG = Gauge("memberflow_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST = Gauge(
+    "memberflow_outbox_oldest_unpublished_seconds",
+    "Age of the oldest outbox row not yet published (0 when none)",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter("memberflow_outbox_published_total", "Events published", ["service"])
+RELAY_LEADING = Gauge(
+    "memberflow_outbox_relay_leading",
+    "1 while this replica's relay leads (publishes); the sum over a service's replicas is 1",
+    ["service"],
+)
+RELAY_LISTENING = Gauge(
+    "memberflow_outbox_relay_listening",
+    "1 while this replica's relay has its listening connection: without it, it can't lead",
+    ["service"],
+)
 
 # One statement for any number of events; ORDINALITY keeps their order in the ids the
 # relay publishes by.
@@ -83,6 +98,10 @@ _CLAIM = text(
 _MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
 _PRUNE = text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :seconds)")
 _BACKLOG = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+_OLDEST = text(
+    "SELECT extract(epoch FROM now() - created_at) FROM outbox"
+    " WHERE published_at IS NULL ORDER BY id LIMIT 1"
+)
 
 
 class OutboxRelay:
@@ -98,6 +117,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         keep_published_seconds: float = 3600.0,
+        watch_interval: float = 15.0,
         after_publish: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
         self._service = service
@@ -107,6 +127,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._keep_published_seconds = keep_published_seconds
+        self._watch_interval = watch_interval
         # Test seam: runs after Kafka acknowledged a batch, before the rows are marked.
         self._after_publish = after_publish
         self._stopping = asyncio.Event()
@@ -114,7 +135,17 @@ class OutboxRelay:
         # One relay per service database leads: its listening connection holds a
         # session lock (released by PostgreSQL when that connection dies). The others
         # only try for it once a poll interval, so one commit wakes one relay.
-        self.leading = False
+        self._leading = False
+        RELAY_LEADING.labels(service).set(0)
+        RELAY_LISTENING.labels(service).set(0)
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    def _set_leading(self, leading: bool) -> None:
+        self._leading = leading
+        RELAY_LEADING.labels(self._service).set(int(leading))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -122,26 +153,25 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stop(); transient failures back off and retry, nothing is skipped."""
-        listening = asyncio.create_task(self._listen(), name=f"outbox-listener:{self._service}")
+        helpers = [
+            asyncio.create_task(self._listen(), name=f"outbox-listener:{self._service}"),
+            asyncio.create_task(self._watch(), name=f"outbox-watch:{self._service}"),
+        ]
         try:
             await self._relay()
         finally:
-            listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listening
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _relay(self) -> None:
         backoff = _FIRST_RETRY_SECONDS
-        passes = 0
         while not self._stopping.is_set():
             await self._wait_to_lead()
             self._rows_written.clear()  # a commit during the pass wakes the next one
             try:
                 published = await self.publish_batch()
                 backoff = _FIRST_RETRY_SECONDS
-                passes += 1
-                if passes % 200 == 0:
-                    await self._housekeeping()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -183,13 +213,15 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = _FIRST_RETRY_SECONDS
+            RELAY_LISTENING.labels(self._service).set(1)
             try:
                 await self._lead_until_lost(connection)
                 log.warning("%s lost its connection; reconnecting", name)
             except Exception as error:
                 log.warning("%s failed: %r; reconnecting", name, error)
             finally:
-                self.leading = False
+                RELAY_LISTENING.labels(self._service).set(0)
+                self._set_leading(False)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(connection.close(), timeout=2)
 
@@ -203,7 +235,7 @@ class OutboxRelay:
             if lost.is_set():
                 return
         await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        self.leading = True
+        self._set_leading(True)
         self._rows_written.set()  # rows may have been written while nobody listened
         await lost.wait()
 
@@ -248,11 +280,25 @@ class OutboxRelay:
             records.append(OutgoingRecord(physical_topic, value, key.encode(), headers))
         return records
 
-    async def _housekeeping(self) -> None:
+    async def _watch(self) -> None:
+        """Every replica reports the backlog, so it is seen even when no relay leads; the
+        leader prunes published rows."""
+        while True:
+            try:
+                await self.housekeeping()
+            except Exception as error:
+                log.warning("outbox watch of %s failed: %r", self._service, error)
+            await asyncio.sleep(self._watch_interval)
+
+    async def housekeeping(self) -> None:
+        """Report the backlog and its age; when leading, prune old published rows."""
         async with self._engine.begin() as conn:
-            await conn.execute(_PRUNE, {"seconds": self._keep_published_seconds})
+            if self.leading:
+                await conn.execute(_PRUNE, {"seconds": self._keep_published_seconds})
             backlog = await conn.scalar(_BACKLOG)
+            oldest = await conn.scalar(_OLDEST)
         OUTBOX_BACKLOG.labels(self._service).set(backlog or 0)
+        OUTBOX_OLDEST.labels(self._service).set(float(oldest or 0))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
