@@ -13,6 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import Counter
 
+from memberflow_events.partitioner import key_partitioner
+
 log = logging.getLogger(__name__)
 
 PRODUCER_RENEWALS = Counter(
@@ -33,6 +35,7 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         max_batch_size=256 * 1024,
         compression_type=None,
         request_timeout_ms=30_000,
+        partitioner=key_partitioner,
     )
 
 
