@@ -347,9 +347,7 @@ async def _wait_seeded(
                 "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM orders),"
                 " (SELECT count(*) FROM ledger_entries)"
             )
-            unsent = await points_db.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
+            unsent = await points_db.fetchval("SELECT count(*) FROM outbox")
             tiers = await tier_db.fetchval("SELECT count(*) FROM member_tiers")
             tier_inbox = await tier_db.fetchval("SELECT count(*) FROM inbox")
             # tier-svc applies registrations, purchases and one points.earned per entry.

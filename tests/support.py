@@ -14,10 +14,12 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
-from memberflow_events.codec import encode
+from memberflow_events.codec import decode, encode
 from memberflow_events.envelope import Envelope
 from memberflow_events.kafka import kafka_admin, make_producer, partitions_of
+from memberflow_events.topics import BUSINESS_TOPICS, physical
 from memberflow_platform.auth import MEMBER_SELF, OPS, STOREFRONT
+from sqlalchemy import text
 
 PG_PORT = int(os.environ.get("MF_PG_PORT", "15432"))
 KAFKA_PORT = int(os.environ.get("MF_KAFKA_PORT", "19092"))
@@ -40,12 +42,17 @@ async def eventually(
 
 async def read_topic(topic: str, bootstrap: str = KAFKA_BOOTSTRAP) -> list[Any]:
     """Every record currently in a topic, from the beginning, without committing offsets."""
+    return await read_topics([topic], bootstrap)
+
+
+async def read_topics(topics: Sequence[str], bootstrap: str = KAFKA_BOOTSTRAP) -> list[Any]:
+    """Every record currently in the topics, from the beginning, without committing offsets."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=f"reader-{uuid.uuid4().hex}"
     )
     await consumer.start()
     try:
-        partitions = await partitions_of(bootstrap, topic)
+        partitions = [p for topic in topics for p in await partitions_of(bootstrap, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -57,6 +64,22 @@ async def read_topic(topic: str, bootstrap: str = KAFKA_BOOTSTRAP) -> list[Any]:
         return records
     finally:
         await consumer.stop()
+
+
+async def published_by(app: FastAPI) -> list[Envelope]:
+    """Every event the app's service has published, in the order it wrote them (event ids
+    are uuid7s, increasing within a process), once its relay has emptied its outbox."""
+    runtime = app.state.runtime
+    service, prefix = runtime.settings.service_name, runtime.settings.topic_prefix
+
+    async def outbox_empty() -> bool:
+        async with runtime.engine.connect() as conn:
+            return int(await conn.scalar(text("SELECT count(*) FROM outbox"))) == 0
+
+    await eventually(outbox_empty, what=f"{service}'s outbox published")
+    records = await read_topics([physical(topic, prefix) for topic in BUSINESS_TOPICS])
+    events = [decode(record.value) for record in records]
+    return sorted((e for e in events if e.producer == service), key=lambda e: e.event_id)
 
 
 @contextlib.asynccontextmanager

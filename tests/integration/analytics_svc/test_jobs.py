@@ -21,7 +21,7 @@ from sqlalchemy import text
 from tests.integration.analytics_svc.expected import Facts, newcombe
 from tests.integration.analytics_svc.generate import T0, event, generate, publish, purchase
 from tests.integration.analytics_svc.helpers import applied
-from tests.support import bearer, eventually, read_topic
+from tests.support import bearer, eventually, published_by, read_topic
 
 OPS = ("ops", "ops")
 EPOCH = date(1970, 1, 1)
@@ -211,14 +211,8 @@ async def test_churn_risk_once_per_episode_rearmed_by_a_purchase(
         await jobs.refit_clv(sessions, settings, now)
         run = await jobs.score_churn(sessions, settings, now)
         assert run.typical_gap_days == pytest.approx(10, abs=0.5)
-        async with app.state.runtime.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT record_key::uuid AS member_id FROM outbox"
-                    " WHERE event_type = 'member.churn_risk'"
-                )
-            )
-            return [row.member_id for row in rows]
+        published = await published_by(app)
+        return [e.member_id for e in published if e.type == "member.churn_risk" and e.member_id]
 
     assert await evaluate(20) == []  # silent 20 days: not past 3 G
     first = await evaluate(40)  # silent 40 days > 30: an episode starts

@@ -16,7 +16,7 @@ from memberflow_events.payloads import MemberRegistered, TierChanged
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.support import eventually, read_topic
+from tests.support import eventually, published_by, read_topic
 from tests.support import member_token as member_token
 from tests.support import ops as ops
 from tests.support import publish as publish
@@ -73,15 +73,9 @@ async def projection(app: FastAPI, member_id: uuid.UUID) -> MemberProjection | N
 # ---------- events out ----------
 
 
-async def outbox_events(app: FastAPI) -> list[Envelope]:
-    """Everything the service wrote to its outbox, in order (published or not)."""
-    async with sessions(app)() as session:
-        rows = await session.execute(text("SELECT value FROM outbox ORDER BY id"))
-        return [decode(bytes(row.value)) for row in rows]
-
-
 async def of_type(app: FastAPI, event_type: str) -> list[Envelope]:
-    return [e for e in await outbox_events(app) if e.type == event_type]
+    """The events of a type campaign-svc published, in the order it wrote them."""
+    return [e for e in await published_by(app) if e.type == event_type]
 
 
 async def published(topic_prefix: str, event_type: str | None = None) -> list[Envelope]:

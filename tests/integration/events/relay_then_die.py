@@ -1,5 +1,5 @@
 """Run one relay pass that is killed with SIGKILL after Kafka acknowledged the batch and
-before the outbox rows were marked published. Usage: relay_then_die.py <db-url> <prefix>"""
+before it deleted the outbox rows. Usage: relay_then_die.py <db-url> <prefix>"""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from memberflow_events.kafka import OutgoingRecord, RenewingProducer, kafka_admi
 from memberflow_events.outbox import OutboxRelay
 from memberflow_events.redrive import redrive
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from tests.conftest import CreateDatabase
 from tests.integration.events.pipeline import BROKEN_KINDS, SINK, Pipeline, activity
@@ -47,7 +48,7 @@ async def test_outbox_to_inbox_round_trip(pipeline: Pipeline) -> None:
 
     assert await pipeline.visits() == dict.fromkeys(members, 10)
     assert await pipeline.scalar(pipeline.sink, "SELECT count(*) FROM inbox") == 200
-    await eventually(lambda: _outbox_drained(pipeline), what="every outbox row marked published")
+    await eventually(lambda: _outbox_drained(pipeline), what="every outbox row published")
     records = await read_topic(f"{pipeline.prefix}members")
     assert len(records) == 200
     headers = dict(records[0].headers)
@@ -161,17 +162,12 @@ async def test_relay_killed_between_publish_and_mark_sent_yields_one_effect(
     )
     assert await doomed.wait() == -9  # SIGKILL after Kafka acknowledged the batch
 
-    assert (
-        await pipeline.scalar(
-            pipeline.source, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-        )
-        == 30
-    )
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 30
     assert len(await read_topic(f"{pipeline.prefix}members")) == 30  # they did reach Kafka
 
-    await pipeline.start_relay()  # a new relay publishes the unmarked rows again
+    await pipeline.start_relay()  # a new relay publishes the undeleted rows again
     await pipeline.start_consumer()
-    await eventually(lambda: _outbox_drained(pipeline), what="the new relay to mark the rows")
+    await eventually(lambda: _outbox_drained(pipeline), what="the new relay to delete the rows")
     await eventually(lambda: _total_is(pipeline, 30), what="30 visits")
     await asyncio.sleep(1.0)  # let the consumer see the second copies too
 
@@ -353,31 +349,38 @@ async def test_a_relay_that_cannot_listen_cannot_lead_and_the_metrics_say_so(
     assert _gauge("memberflow_outbox_oldest_unpublished_seconds") == 0
 
 
-async def test_the_leader_prunes_published_rows_past_their_keeping_time(
+async def test_published_rows_are_deleted_and_the_leader_deletes_rows_marked_by_old_builds(
     pipeline: Pipeline,
 ) -> None:
+    """Rows leave the outbox once Kafka has them. During a rolling upgrade a replica of an
+    earlier build may still mark rows published instead: they are not sent again, and
+    the leader deletes them."""
     relay = OutboxRelay(
         service="source-svc",
         engine=pipeline.source,
         producer=pipeline.producer,
         topic_prefix=pipeline.prefix,
-        keep_published_seconds=0.5,
     )
     await pipeline.publish([activity(uuid.uuid4()) for _ in range(10)])
     assert await relay.publish_batch() == 10
-    await asyncio.sleep(1.0)
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 0
+
+    await pipeline.publish([activity(uuid.uuid4()) for _ in range(4)])
+    marked = "UPDATE outbox SET published_at = now() RETURNING 1"  # as an earlier build did
+    async with pipeline.source.begin() as conn:
+        assert len((await conn.execute(text(marked))).all()) == 4
+    assert await relay.publish_batch() == 0
     await relay.housekeeping()  # not leading: it only reports
-    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 10
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 4
     running = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: _is_leading(relay), what="the relay leading")
-        await pipeline.publish([activity(uuid.uuid4()) for _ in range(3)])
-        await asyncio.sleep(1.0)
         await relay.housekeeping()
-        assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") <= 3
+        assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 0
     finally:
         relay.stop()
         await running
+    assert len(await read_topic(f"{pipeline.prefix}members")) == 10
 
 
 def _gauge(name: str) -> float:
@@ -424,8 +427,7 @@ async def _total_is(pipeline: Pipeline, expected: int) -> bool:
 
 
 async def _outbox_drained(pipeline: Pipeline) -> bool:
-    pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-    return await pipeline.scalar(pipeline.source, pending) == 0
+    return await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 0
 
 
 async def _count_records(topic: str, expected: int) -> bool:

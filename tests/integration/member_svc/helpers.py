@@ -11,7 +11,7 @@ from memberflow_events.codec import decode
 from memberflow_events.envelope import Envelope
 from sqlalchemy import text
 
-from tests.support import eventually, read_topic
+from tests.support import eventually, published_by, read_topic
 from tests.support import member_token as member_token
 from tests.support import ops as ops
 from tests.support import shop as shop
@@ -73,7 +73,6 @@ async def count_rows(app: FastAPI, table: str) -> int:
         return int(await conn.scalar(text(f"SELECT count(*) FROM {table}")))
 
 
-async def outbox_types(app: FastAPI) -> list[str]:
-    async with app.state.runtime.engine.connect() as conn:
-        rows = await conn.execute(text("SELECT event_type FROM outbox ORDER BY id"))
-        return [row.event_type for row in rows]
+async def published_types(app: FastAPI) -> list[str]:
+    """The types of every event member-svc published, in the order it wrote them."""
+    return [event.type for event in await published_by(app)]

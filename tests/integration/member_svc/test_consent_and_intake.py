@@ -12,7 +12,7 @@ from memberflow_events.payloads import MemberActivity, MemberFeedback, MemberUpd
 from tests.integration.member_svc.helpers import (
     count_rows,
     member_token,
-    outbox_types,
+    published_types,
     register,
     shop,
     wait_for_event,
@@ -50,7 +50,7 @@ async def test_consent_changes_keep_a_timestamped_history(
 
     profile = (await client.get(f"/v1/members/{member['id']}", headers=own)).json()
     assert profile["consents"] == {"email": False, "sms": True}
-    assert await outbox_types(app) == ["member.registered", "member.updated", "member.updated"]
+    assert await published_types(app) == ["member.registered", "member.updated", "member.updated"]
     event = await wait_for_event(topic_prefix, member["id"], "member.updated")
     # The first change carries the complete consent map as it was after that change.
     assert event.payload_as(MemberUpdated).consents == {"email": False}
@@ -114,7 +114,7 @@ async def test_activity_input_is_validated(client: httpx.AsyncClient, app: FastA
         assert response.status_code == 422, body
         assert response.json()["errors"][0]["field"] == field, body
     assert await count_rows(app, "activities") == 0
-    assert await outbox_types(app) == ["member.registered"]
+    assert await published_types(app) == ["member.registered"]
 
 
 async def test_feedback_is_logged_and_emitted(
@@ -163,4 +163,4 @@ async def test_an_intake_retried_with_its_idempotency_key_is_recorded_once(
     assert reused.status_code == 422
     assert reused.json()["errors"][0]["field"] == "Idempotency-Key"
     assert (await count_rows(app, "activities"), await count_rows(app, "feedback")) == (1, 1)
-    assert await outbox_types(app) == ["member.registered", "member.activity", "member.feedback"]
+    assert await published_types(app) == ["member.registered", "member.activity", "member.feedback"]

@@ -11,8 +11,8 @@ from tests.integration.member_svc.helpers import (
     PERSONAL,
     member_token,
     ops,
-    outbox_types,
     post_registration,
+    published_types,
     register,
     registration,
     shop,
@@ -124,7 +124,7 @@ async def test_erase_is_idempotent_and_final(client: httpx.AsyncClient, app: Fas
     again = await client.delete(url, headers=own)
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json() == first.json()
-    assert (await outbox_types(app)).count("member.erased") == 1
+    assert (await published_types(app)).count("member.erased") == 1
 
     for response in (
         await client.patch(url, json={"first_name": "Back"}, headers=own),

@@ -12,7 +12,7 @@ from memberflow_events.payloads import MemberUpdated
 from tests.integration.member_svc.helpers import (
     PERSONAL,
     count_rows,
-    outbox_types,
+    published_types,
     register,
     shop,
     wait_for_event,
@@ -29,7 +29,7 @@ async def test_update_changes_fields_and_emits_only_projectable_changes(
     renamed = await client.patch(url, json={"first_name": " Augusta "}, headers=shop(app))
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["first_name"] == "Augusta"
-    assert await outbox_types(app) == ["member.registered"]
+    assert await published_types(app) == ["member.registered"]
 
     moved = await client.patch(
         url,
@@ -73,7 +73,7 @@ async def test_update_validation_and_conflicts_write_nothing(
     assert unchanged.json()["updated_at"] == second["updated_at"]
     assert unchanged.json()["first_name"] is None
     assert first["email"] == "first@example.com"
-    assert await outbox_types(app) == ["member.registered", "member.registered"]
+    assert await published_types(app) == ["member.registered", "member.registered"]
 
 
 async def test_pagination_walks_every_member_exactly_once(

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.integration.member_svc.helpers import count_rows, outbox_types, register, shop
+from tests.integration.member_svc.helpers import count_rows, published_types, register, shop
 
 pytestmark = pytest.mark.infra
 
@@ -53,7 +53,7 @@ async def test_malformed_bodies_are_422_and_write_nothing(
 
     assert await count_rows(app, "members") == 1
     assert await count_rows(app, "activities") + await count_rows(app, "feedback") == 0
-    assert await outbox_types(app) == ["member.registered"]
+    assert await published_types(app) == ["member.registered"]
     read = await client.get(base, headers=shop(app))
     assert read.json()["updated_at"] == member["updated_at"]
 

@@ -1,7 +1,8 @@
 """Transactional outbox: events are rows written with the state change; a relay publishes them.
 
 Delivery is at-least-once: a relay that dies after Kafka acknowledged a batch but before
-it marked the rows published sends them again, and consumers' inboxes drop the copies.
+it deleted the rows sends them again, and consumers' inboxes drop the copies. The outbox
+is a queue, not a record: the topics are the record, so a published row is deleted.
 A trigger NOTIFYs the relay when a transaction that wrote rows commits; it polls only
 as a fallback, for notifications missed while its listening connection was down.
 """
@@ -95,8 +96,12 @@ _CLAIM = text(
     "SELECT id, topic, record_key, event_type, event_version::text, event_id::text, value"
     " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
-_MARK = text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
-_PRUNE = text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :seconds)")
+# A row is deleted once Kafka acknowledged it. Earlier builds marked rows published
+# (`published_at`) and pruned them an hour later; while such a replica still runs during
+# a rolling upgrade it may mark rows, which the claim skips and the leader deletes. The
+# column and its indexes go in a later release, once no such replica can be left.
+_DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(:ids)")
+_DELETE_MARKED = text("DELETE FROM outbox WHERE published_at IS NOT NULL")
 _BACKLOG = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 _OLDEST = text(
     "SELECT extract(epoch FROM now() - created_at) FROM outbox"
@@ -105,7 +110,7 @@ _OLDEST = text(
 
 
 class OutboxRelay:
-    """Publishes outbox rows in id order with an idempotent producer, then marks them sent."""
+    """Publishes outbox rows in id order with an idempotent producer, then deletes them."""
 
     def __init__(
         self,
@@ -116,7 +121,6 @@ class OutboxRelay:
         topic_prefix: str = "",
         batch_size: int = 500,
         poll_interval: float = 1.0,
-        keep_published_seconds: float = 3600.0,
         watch_interval: float = 15.0,
         after_publish: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
@@ -126,9 +130,8 @@ class OutboxRelay:
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._keep_published_seconds = keep_published_seconds
         self._watch_interval = watch_interval
-        # Test seam: runs after Kafka acknowledged a batch, before the rows are marked.
+        # Test seam: runs after Kafka acknowledged a batch, before the rows are deleted.
         self._after_publish = after_publish
         self._stopping = asyncio.Event()
         self._rows_written = asyncio.Event()
@@ -255,7 +258,7 @@ class OutboxRelay:
                 outcome = self._after_publish()
                 if outcome is not None:
                     await outcome
-            await conn.execute(_MARK, {"ids": [row.id for row in rows]})
+            await conn.execute(_DELETE_PUBLISHED, {"ids": [row.id for row in rows]})
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -281,8 +284,7 @@ class OutboxRelay:
         return records
 
     async def _watch(self) -> None:
-        """Every replica reports the backlog, so it is seen even when no relay leads; the
-        leader prunes published rows."""
+        """Every replica reports the backlog, so it is seen even when no relay leads."""
         while True:
             try:
                 await self.housekeeping()
@@ -291,10 +293,11 @@ class OutboxRelay:
             await asyncio.sleep(self._watch_interval)
 
     async def housekeeping(self) -> None:
-        """Report the backlog and its age; when leading, prune old published rows."""
+        """Report the backlog and its age; when leading, delete rows an earlier build
+        marked published."""
         async with self._engine.begin() as conn:
             if self.leading:
-                await conn.execute(_PRUNE, {"seconds": self._keep_published_seconds})
+                await conn.execute(_DELETE_MARKED)
             backlog = await conn.scalar(_BACKLOG)
             oldest = await conn.scalar(_OLDEST)
         OUTBOX_BACKLOG.labels(self._service).set(backlog or 0)
