@@ -383,6 +383,35 @@ async def test_published_rows_are_deleted_and_the_leader_deletes_rows_marked_by_
     assert len(await read_topic(f"{pipeline.prefix}members")) == 10
 
 
+async def test_a_graceful_stop_publishes_what_was_committed_before_it(pipeline: Pipeline) -> None:
+    """With commits not waking it (trigger disabled) and a ten-minute fallback poll, only
+    the relay's last pass on stop() can publish the rows."""
+    relay = OutboxRelay(
+        service="source-svc",
+        engine=pipeline.source,
+        producer=pipeline.producer,
+        topic_prefix=pipeline.prefix,
+        poll_interval=600,
+    )
+    running = asyncio.create_task(relay.run())
+    await eventually(lambda: _is_leading(relay), what="the relay leading")
+    async with pipeline.source.begin() as conn:
+        await conn.execute(text("ALTER TABLE outbox DISABLE TRIGGER outbox_written"))
+    events = [activity(uuid.uuid4()) for _ in range(12)]
+    await pipeline.publish(events)
+    await asyncio.sleep(0.5)
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 12
+
+    relay.stop()
+    await asyncio.wait_for(running, timeout=10)
+
+    assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 0
+    records = await read_topic(f"{pipeline.prefix}members")
+    assert sorted(dict(r.headers)["event_id"] for r in records) == sorted(
+        str(e.event_id).encode() for e in events
+    )
+
+
 def _gauge(name: str) -> float:
     value = REGISTRY.get_sample_value(name, {"service": "source-svc"})
     assert value is not None, f"{name} was never set"

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
+from memberflow_events.envelope import new_event
+from memberflow_events.outbox import add_to_outbox
+from memberflow_events.payloads import MemberActivity
 from memberflow_platform.app import create_service_app, get_session
 from memberflow_platform.auth import OPS, STOREFRONT, Principal, ensure_member_access, require
 from memberflow_platform.idempotency import idempotency_key, run_once
-from memberflow_platform.runtime import ServiceDefinition
+from memberflow_platform.runtime import Runtime, ServiceDefinition
 from memberflow_platform.settings import ServiceSettings
 from pydantic import BaseModel, EmailStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import CreateDatabase
-from tests.support import KAFKA_BOOTSTRAP, REDIS_URL, bearer, eventually, running_service
+from tests.support import (
+    KAFKA_BOOTSTRAP,
+    REDIS_URL,
+    bearer,
+    eventually,
+    read_topic,
+    running_service,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -57,20 +67,44 @@ async def greet(
     return response
 
 
-@pytest.fixture
-async def app(create_database: CreateDatabase, topic_prefix: str, tmp_path: Path) -> FastAPI:
-    settings = ServiceSettings(
+@router.post("/members/{member_id}/visits", status_code=201)
+async def visit(
+    member_id: uuid.UUID,
+    session: AsyncSession = Depends(get_session),
+    _: Principal = Depends(require(STOREFRONT)),
+) -> dict[str, str]:
+    event = new_event(
+        MemberActivity(kind="visit"),
+        producer="probe-svc",
+        member_id=member_id,
+        occurred_at=datetime.now(UTC),
+    )
+    async with session.begin():
+        await add_to_outbox(session, [event])
+    return {"event_id": str(event.event_id)}
+
+
+async def _probe_app(
+    create_database: CreateDatabase, topic_prefix: str, migrations: Path, **settings: Any
+) -> FastAPI:
+    configured = ServiceSettings(
         service_name="probe-svc",
         database_url=await create_database("probe"),
         kafka_bootstrap=KAFKA_BOOTSTRAP,
         redis_url=REDIS_URL,
         topic_prefix=topic_prefix,
+        **settings,
     )
     return create_service_app(
         ServiceDefinition(
-            settings=settings, title="probe", migrations_dir=tmp_path, routers=[router]
+            settings=configured, title="probe", migrations_dir=migrations, routers=[router]
         )
     )
+
+
+@pytest.fixture
+async def app(create_database: CreateDatabase, topic_prefix: str, tmp_path: Path) -> FastAPI:
+    return await _probe_app(create_database, topic_prefix, tmp_path)
 
 
 async def test_probes_and_metrics(app: FastAPI) -> None:
@@ -150,3 +184,29 @@ async def test_idempotency_key_replays_and_rejects_reuse(app: FastAPI) -> None:
         runtime = app.state.runtime
         async with runtime.engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM greetings_seen")) == 1
+
+
+async def test_a_graceful_stop_publishes_the_events_of_the_last_requests(
+    create_database: CreateDatabase, topic_prefix: str, tmp_path: Path
+) -> None:
+    """Commits do not wake the relay here (trigger disabled) and it polls every ten
+    minutes: only its last pass, when the service stops, can publish the visit."""
+    app = await _probe_app(create_database, topic_prefix, tmp_path, relay_poll_interval_ms=600_000)
+    async with running_service(app) as client:
+        runtime = app.state.runtime
+        await eventually(lambda: _leads(runtime), what="the relay leading")
+        async with runtime.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE outbox DISABLE TRIGGER outbox_written"))
+        shop = bearer(app, "shop", STOREFRONT)
+        response = await client.post(f"/v1/members/{uuid.uuid4()}/visits", headers=shop)
+        assert response.status_code == 201, response.text
+        await asyncio.sleep(0.5)
+        async with runtime.engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 1
+
+    records = await read_topic(f"{topic_prefix}members")
+    assert [dict(r.headers)["event_id"].decode() for r in records] == [response.json()["event_id"]]
+
+
+async def _leads(runtime: Runtime) -> bool:
+    return runtime.relay is not None and runtime.relay.leading

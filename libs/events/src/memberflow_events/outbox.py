@@ -151,6 +151,7 @@ class OutboxRelay:
         RELAY_LEADING.labels(self._service).set(int(leading))
 
     def stop(self) -> None:
+        """Finish: one last pass publishes what is committed by now, then run() returns."""
         self._stopping.set()
         self._rows_written.set()
 
@@ -187,6 +188,19 @@ class OutboxRelay:
                 continue
             if published < self._batch_size:
                 await self._until_woken()
+        await self._last_pass()
+
+    async def _last_pass(self) -> None:
+        """On a graceful stop, publish what was committed since the last pass (the last
+        requests' and consumer batch's events), rather than leave it for the next start.
+        What this cannot publish stays in the outbox for the next leader."""
+        if not self.leading:
+            return
+        try:
+            while await self.publish_batch() == self._batch_size:
+                pass
+        except Exception as error:
+            log.warning("last outbox pass of %s failed: %r", self._service, error)
 
     async def _wait_to_lead(self) -> None:
         while True:

@@ -69,6 +69,7 @@ class Runtime:
         self._kafka_consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._relay_task: asyncio.Task[None] | None = None
         self.failed: str | None = None
 
     def topic(self, logical: str) -> str:
@@ -100,7 +101,7 @@ class Runtime:
                 batch_size=settings.relay_batch_size,
                 poll_interval=settings.relay_poll_interval_ms / 1000,
             )
-            self._spawn("outbox-relay", self.relay.run)
+            self._relay_task = self._spawn("outbox-relay", self.relay.run)
         if settings.run_consumer and self.definition.consumes:
             self._kafka_consumer = make_consumer(
                 settings.kafka_bootstrap,
@@ -128,7 +129,7 @@ class Runtime:
     def _job_loop(self, job: PeriodicJob) -> Callable[[], Awaitable[None]]:
         return lambda: run_periodically(self, job, self._stopping)
 
-    def _spawn(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    def _spawn(self, name: str, loop: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         async def supervised() -> None:
             backoff = 0.5
             while not self._stopping.is_set():
@@ -142,20 +143,20 @@ class Runtime:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
 
-        self._tasks.append(asyncio.create_task(supervised(), name=name))
+        task = asyncio.create_task(supervised(), name=name)
+        self._tasks.append(task)
+        return task
 
     async def stop(self) -> None:
-        """Graceful: the consumer finishes and commits its batch, the relay its publish."""
+        """Graceful: the consumer finishes and commits its batch and the jobs their run;
+        then the relay publishes what they and the last requests wrote, and stops."""
         self._stopping.set()
         if self.consumer is not None:
             self.consumer.stop()
-        if self.relay is not None:
+        await _finish([task for task in self._tasks if task is not self._relay_task], 15)
+        if self.relay is not None and self._relay_task is not None:
             self.relay.stop()
-        if self._tasks:
-            _, late = await asyncio.wait(self._tasks, timeout=15)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            await _finish([self._relay_task], 5)
         if self._kafka_consumer is not None:
             await self._kafka_consumer.stop()
         await self.producer.stop()
@@ -183,6 +184,16 @@ class Runtime:
         ]
         checks["background"] = "ok" if not dead else f"stopped: {dead}"
         return checks
+
+
+async def _finish(tasks: Sequence[asyncio.Task[None]], seconds: float) -> None:
+    """Wait for the tasks to return; cancel those still running after `seconds`."""
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=seconds)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
