@@ -98,14 +98,18 @@ class Pipeline:
         await ensure_topics(KAFKA_BOOTSTRAP, [f"{self.prefix}dlq.{SINK}"])
         await self.producer.start()
 
-    async def start_relay(self, poll_interval: float = 1.0) -> None:
-        self.relay = OutboxRelay(
+    def new_relay(self, poll_interval: float = 1.0) -> OutboxRelay:
+        """A relay of the source's outbox (one per replica of the source service)."""
+        return OutboxRelay(
             service="source-svc",
             engine=self.source,
             producer=self.producer,
             topic_prefix=self.prefix,
             poll_interval=poll_interval,
         )
+
+    async def start_relay(self, poll_interval: float = 1.0) -> None:
+        self.relay = self.new_relay(poll_interval)
         self._tasks.append(asyncio.create_task(self.relay.run()))
 
     async def start_consumer(self, batch_size: int = 100, buffered: bool = False) -> None:

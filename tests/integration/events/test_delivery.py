@@ -270,13 +270,7 @@ async def test_one_relay_of_two_leads_and_the_other_takes_over(pipeline: Pipelin
     each event is sent once, and when the leader stops the other takes over."""
     members = [uuid.uuid4() for _ in range(5)]
     await pipeline.start_relay(poll_interval=0.5)
-    other = OutboxRelay(
-        service="source-svc",
-        engine=pipeline.source,
-        producer=pipeline.producer,
-        topic_prefix=pipeline.prefix,
-        poll_interval=0.5,
-    )
+    other = pipeline.new_relay(poll_interval=0.5)
     other_running = asyncio.create_task(other.run())
     relays = [pipeline.relay, other]
     try:
@@ -355,12 +349,7 @@ async def test_published_rows_are_deleted_and_the_leader_deletes_rows_marked_by_
     """Rows leave the outbox once Kafka has them. During a rolling upgrade a replica of an
     earlier build may still mark rows published instead: they are not sent again, and
     the leader deletes them."""
-    relay = OutboxRelay(
-        service="source-svc",
-        engine=pipeline.source,
-        producer=pipeline.producer,
-        topic_prefix=pipeline.prefix,
-    )
+    relay = pipeline.new_relay()
     await pipeline.publish([activity(uuid.uuid4()) for _ in range(10)])
     assert await relay.publish_batch() == 10
     assert await pipeline.scalar(pipeline.source, "SELECT count(*) FROM outbox") == 0
@@ -386,13 +375,7 @@ async def test_published_rows_are_deleted_and_the_leader_deletes_rows_marked_by_
 async def test_a_graceful_stop_publishes_what_was_committed_before_it(pipeline: Pipeline) -> None:
     """With commits not waking it (trigger disabled) and a ten-minute fallback poll, only
     the relay's last pass on stop() can publish the rows."""
-    relay = OutboxRelay(
-        service="source-svc",
-        engine=pipeline.source,
-        producer=pipeline.producer,
-        topic_prefix=pipeline.prefix,
-        poll_interval=600,
-    )
+    relay = pipeline.new_relay(poll_interval=600)
     running = asyncio.create_task(relay.run())
     await eventually(lambda: _is_leading(relay), what="the relay leading")
     async with pipeline.source.begin() as conn:
