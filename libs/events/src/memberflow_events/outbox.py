@@ -102,10 +102,9 @@ _CLAIM = text(
 # column and its indexes go in a later release, once no such replica can be left.
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(:ids)")
 _DELETE_MARKED = text("DELETE FROM outbox WHERE published_at IS NOT NULL")
-_BACKLOG = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-_OLDEST = text(
-    "SELECT extract(epoch FROM now() - created_at) FROM outbox"
-    " WHERE published_at IS NULL ORDER BY id LIMIT 1"
+_BACKLOG = text(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM outbox"
+    " WHERE published_at IS NULL"
 )
 
 
@@ -182,8 +181,7 @@ class OutboxRelay:
                 log.exception(
                     "outbox relay of %s failed; retrying in %.1fs", self._service, backoff
                 )
-                published = 0
-                await self._sleep(backoff)
+                await _wait(self._stopping, backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self._batch_size:
@@ -212,8 +210,7 @@ class OutboxRelay:
     async def _until_woken(self) -> None:
         """Until a commit's NOTIFY, leadership or stop() wakes the relay, or a poll
         interval has passed."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._rows_written.wait(), self._poll_interval)
+        await _wait(self._rows_written, self._poll_interval)
 
     async def _listen(self) -> None:
         """Lead when no other relay does, then wake the relay on every NOTIFY; reconnect
@@ -247,8 +244,7 @@ class OutboxRelay:
         connection.add_termination_listener(lambda _: lost.set())
         lock_id = leader_lock_id(self._service)
         while not await connection.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self._poll_interval)
+            await _wait(lost, self._poll_interval)
             if lost.is_set():
                 return
         await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
@@ -312,11 +308,12 @@ class OutboxRelay:
         async with self._engine.begin() as conn:
             if self.leading:
                 await conn.execute(_DELETE_MARKED)
-            backlog = await conn.scalar(_BACKLOG)
-            oldest = await conn.scalar(_OLDEST)
-        OUTBOX_BACKLOG.labels(self._service).set(backlog or 0)
-        OUTBOX_OLDEST.labels(self._service).set(float(oldest or 0))
+            backlog, oldest = (await conn.execute(_BACKLOG)).one()
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
+        OUTBOX_OLDEST.labels(self._service).set(float(oldest))
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until the event is set or `seconds` have passed, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
