@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import cast
 from uuid import UUID
 
 import numpy as np
+import pytest
+from analytics_svc import bulk_events
 from analytics_svc.bulk_events import member_strings, outbox_rows, uuid7_strings
 from memberflow_events.codec import decode, encode
 from memberflow_events.envelope import new_event
+from memberflow_events.ids import uuid7
 from memberflow_events.payloads import MemberChurnRisk, MemberSegmentChanged
 
 NOW = datetime(2026, 5, 17, 3, 0, tzinfo=UTC)
@@ -84,9 +88,28 @@ def test_nothing_to_emit() -> None:
 
 
 def test_ids() -> None:
+    before = uuid7()
     ids = [UUID(s) for s in uuid7_strings(1000)]
-    assert len(set(ids)) == 1000
+    after = uuid7()
+    # Strictly increasing, between the process's ids made before and after: the order of
+    # memberflow_events.ids, and the outbox's event id index grows at its right edge.
+    assert [before, *ids, after] == sorted({before, *ids, after})
     assert {i.version for i in ids} == {7}
     assert {i.variant for i in ids} == {"specified in RFC 4122"}
     raw = np.frombuffer(b"".join(i.bytes for i in ids[:5]), dtype="V16")
     assert member_strings(raw) == [str(i) for i in ids[:5]]
+
+
+def test_ids_stay_distinct_when_the_random_bits_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws: list[int] = []
+    real_urandom = os.urandom
+
+    def urandom(size: int) -> bytes:
+        draws.append(size)
+        return bytes(size) if len(draws) == 1 else real_urandom(size)
+
+    monkeypatch.setattr(bulk_events.os, "urandom", urandom)
+    made = uuid7_strings(100)
+    assert draws == [800, 99 * 8]  # 100 equal draws keep one; 99 more are drawn
+    assert made == sorted(set(made))
+    assert len(made) == 100

@@ -58,3 +58,14 @@ def test_random_part_differs_between_ids_and_after_a_fork() -> None:
     child_next = int.from_bytes(os.read(read, 8), "big")
     assert child_next != ids._generator.random_bits()
     assert child_next != parent_next
+
+
+def test_ids_made_on_one_batch_tick_sit_between_the_ids_around_them() -> None:
+    before = uuid7()
+    upper = ids.uuid7_upper_bits()
+    after = uuid7()
+    lowest = UUID(int=(upper << 64) | ids.VARIANT_BITS)
+    highest = UUID(int=(upper << 64) | ids.VARIANT_BITS | ids.RANDOM_MASK)
+    assert before < lowest < highest < after
+    assert lowest.version == 7
+    assert lowest.variant == "specified in RFC 4122"
