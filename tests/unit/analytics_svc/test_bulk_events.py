@@ -14,7 +14,7 @@ import pytest
 from analytics_svc import bulk_events
 from analytics_svc.bulk_events import member_strings, outbox_rows, uuid7_strings
 from memberflow_events.codec import decode, encode
-from memberflow_events.envelope import new_event
+from memberflow_events.envelope import Envelope, new_event
 from memberflow_events.ids import uuid7
 from memberflow_events.payloads import MemberChurnRisk, MemberSegmentChanged
 
@@ -62,6 +62,20 @@ def test_rows_decode_to_the_events_new_event_makes() -> None:
             update={"event_id": event.event_id, "correlation_id": event.event_id}
         )
         assert value == encode(same_ids)
+
+
+def test_an_envelope_of_another_shape_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def another_correlation(event: Envelope) -> bytes:
+        return encode(event.model_copy(update={"correlation_id": UUID(int=7, version=4)}))
+
+    monkeypatch.setattr(bulk_events, "encode", another_correlation)
+    with pytest.raises(ValueError, match=r"cannot template the envelope of member\.segment_"):
+        outbox_rows(
+            [(str(UUID(int=1, version=4)), ("Champions", None))],
+            _segment,
+            producer="analytics-svc",
+            occurred_at=NOW,
+        )
 
 
 def test_payloads_with_floats_and_nulls() -> None:
