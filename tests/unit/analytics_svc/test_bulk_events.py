@@ -122,7 +122,7 @@ def test_ids_stay_distinct_when_the_random_bits_repeat(monkeypatch: pytest.Monke
         draws.append(size)
         return bytes(size) if len(draws) == 1 else real_urandom(size)
 
-    monkeypatch.setattr(bulk_events.os, "urandom", urandom)
+    monkeypatch.setattr(os, "urandom", urandom)
     made = uuid7_strings(100)
     assert draws == [800, 99 * 8]  # 100 equal draws keep one; 99 more are drawn
     assert made == sorted(set(made))

@@ -108,6 +108,12 @@ _BACKLOG = text(
 )
 
 
+def asyncpg_dsn(engine: AsyncEngine) -> str:
+    """The engine's database as a DSN for plain asyncpg connections (the relay's listener,
+    the runtime's read pool)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then deletes them."""
 
@@ -215,7 +221,7 @@ class OutboxRelay:
     async def _listen(self) -> None:
         """Lead when no other relay does, then wake the relay on every NOTIFY; reconnect
         when the connection is lost. Runs until run() cancels it."""
-        dsn = self._engine.url.set(drivername="postgresql").render_as_string(False)
+        dsn = asyncpg_dsn(self._engine)
         name = f"outbox-listener:{self._service}"
         backoff = _FIRST_RETRY_SECONDS
         while True:

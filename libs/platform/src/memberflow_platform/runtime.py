@@ -13,11 +13,10 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter
 from memberflow_events.inbox import BatchHooks, Clock, Handler, InboxConsumer, utc_now
 from memberflow_events.kafka import RenewingProducer, ensure_topics, make_consumer
-from memberflow_events.outbox import OutboxRelay
+from memberflow_events.outbox import OutboxRelay, asyncpg_dsn
 from memberflow_events.topics import all_topics, physical
 from redis.asyncio import Redis
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memberflow_platform.database import (
@@ -80,7 +79,7 @@ class Runtime:
         service_migrations = load_migrations(settings.service_name, self.definition.migrations_dir)
         await migrate(self.engine, [*shared_migrations(), *service_migrations])
         self.read_pool = await asyncpg.create_pool(
-            make_url(settings.database_url).set(drivername="postgresql").render_as_string(False),
+            asyncpg_dsn(self.engine),
             min_size=1,
             max_size=settings.db_pool_size,
             reset=_keep_session,
