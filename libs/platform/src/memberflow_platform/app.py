@@ -6,10 +6,10 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import asyncpg
 import uvicorn
-from asyncpg.pool import PoolAcquireContext
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -131,7 +131,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def read_connection(request: Request) -> PoolAcquireContext:
+def read_connection(request: Request) -> AbstractAsyncContextManager[asyncpg.Connection]:
     """`async with read_connection(request) as connection:` a plain asyncpg connection for a
     hot read-only query, taken inside the endpoint (after authentication) rather than as
     a generator dependency, whose exit stack costs more than the pool itself."""

@@ -1,7 +1,8 @@
-"""Async engine, sessions and the SQL-file migration runner."""
+"""Async engine, sessions, the read pool and the SQL-file migration runner."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import zlib
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,6 +29,64 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class ReadPool:
+    """A plain asyncpg pool for hot, read-only endpoints (a balance, a tier): a SQLAlchemy
+    session costs about 0.8 ms of CPU per request, this pool 0.1 ms.
+
+    Connections are handed out first come, first served. asyncpg's own queue lets a
+    newcomer take a connection released to a waiter it has just woken; the waiter then
+    queues again at the back (MagicStack/asyncpg#1247). Under load some requests were
+    overtaken again and again: at 64 connections on a pool of 10, balance reads had a p99
+    four to five times their median. A semaphore of the pool's size, FIFO in asyncio,
+    admits requests in arrival order, so the pool itself never has a waiter.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+        self._pool = pool
+        self._turns = asyncio.Semaphore(size)
+
+    @classmethod
+    async def open(cls, dsn: str, size: int) -> ReadPool:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session)
+        return cls(pool, size)
+
+    def acquire(self) -> _ReadConnection:
+        """`async with pool.acquire() as connection:` once the earlier requests have theirs."""
+        return _ReadConnection(self._pool, self._turns)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class _ReadConnection:
+    __slots__ = ("_acquired", "_pool", "_turns")
+
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore) -> None:
+        self._pool = pool
+        self._turns = turns
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        await self._turns.acquire()
+        try:
+            self._acquired = self._pool.acquire()
+            return await self._acquired.__aenter__()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self._acquired.__aexit__(*exc_info)
+        finally:
+            self._turns.release()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The read pool's reset on release. The pool still rolls back an open transaction;
+    the default reset's extra round trip (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL)
+    is left out: the hot reads on this pool only SELECT and change no session state."""
 
 
 @dataclass(frozen=True)
