@@ -30,6 +30,15 @@ from kubernetes_validate.utils import SchemaNotFoundError
 
 CRD_GROUPS = ("kafka.strimzi.io", "postgresql.cnpg.io")
 SERVICE_COMPONENT = "service"
+# superuser_reserved_connections (3) and the operator's own (instance manager, monitoring).
+RESERVED_CONNECTIONS = 10
+
+
+def connections_per_replica(pool_size: int) -> int:
+    """What one service replica may open (memberflow_platform.runtime.Runtime): the
+    SQLAlchemy engine's pool plus its overflow (2 x MF_DB_POOL_SIZE), the read pool
+    (MF_DB_POOL_SIZE) and the outbox relay's listening connection."""
+    return 3 * pool_size + 1
 
 
 def load_objects(path: Path) -> list[dict[str, Any]]:
@@ -84,6 +93,26 @@ def validate_schema(obj: dict[str, Any], k8s_version: str, store: SchemaStore) -
 
 def _containers(obj: dict[str, Any]) -> Iterable[dict[str, Any]]:
     return obj["spec"]["template"]["spec"].get("containers", [])
+
+
+def _environment(obj: dict[str, Any], config_maps: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The workload's variables: its ConfigMaps' (envFrom), then its own (env)."""
+    env: dict[str, Any] = {}
+    for c in _containers(obj):
+        for source in c.get("envFrom", []):
+            ref = source.get("configMapRef")
+            if ref:
+                env.update(config_maps.get(ref["name"], {}))
+        env.update({e["name"]: e.get("value") for e in c.get("env", [])})
+    return env
+
+
+def _peak_replicas(dep: dict[str, Any], max_replicas: int) -> int:
+    """Pods of a Deployment during a rollout at the HPA's maximum (maxSurge on top)."""
+    surge = ((dep["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%")
+    if isinstance(surge, str) and surge.endswith("%"):
+        return max_replicas + -(-max_replicas * int(surge[:-1]) // 100)
+    return max_replicas + int(surge)
 
 
 def check_workload(obj: dict[str, Any]) -> list[str]:
@@ -169,6 +198,8 @@ def check_policies(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
     if not services:
         problems.append(("<all>", "no service Deployments rendered"))
+    config_maps = {c["metadata"]["name"]: c.get("data") or {} for c in by_kind.get("ConfigMap", [])}
+    connections = 0
     for dep in services:
         name = dep["metadata"]["name"]
         pod_labels = dep["spec"]["template"]["metadata"].get("labels") or {}
@@ -182,8 +213,11 @@ def check_policies(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
             problems.append((ident(dep), "no HorizontalPodAutoscaler"))
         elif "replicas" in dep["spec"]:
             problems.append((ident(dep), "sets spec.replicas although an HPA owns the count"))
+        env = _environment(dep, config_maps)
         for hpa in hpas:
             max_r = hpa["spec"]["maxReplicas"]
+            pool_size = int(env.get("MF_DB_POOL_SIZE") or 10)
+            connections += _peak_replicas(dep, max_r) * connections_per_replica(pool_size)
             if hpa["spec"].get("minReplicas", 1) > max_r:
                 problems.append((ident(hpa), "minReplicas > maxReplicas"))
             if min_partitions is not None and max_r > min_partitions:
@@ -203,7 +237,6 @@ def check_policies(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
                 problems.append((ident(dep), f"no {kind} selects its pods"))
         if f"dlq.{name}" not in topic_names:
             problems.append((ident(dep), f"no KafkaTopic dlq.{name}"))
-        env = {e["name"]: e.get("value") for c in _containers(dep) for e in c.get("env", [])}
         url = env.get("MF_DATABASE_URL") or ""
         db = re.sub(r"^.*/", "", url)
         if not url.startswith("postgresql+asyncpg://") or db not in databases:
@@ -218,6 +251,18 @@ def check_policies(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
                 problems.append((ident(dep), f"no {var}"))
         if env.get("MF_SERVICE_NAME") != name:
             problems.append((ident(dep), "MF_SERVICE_NAME differs from the Deployment name"))
+    for cluster in by_kind.get("Cluster", []):
+        parameters = (cluster["spec"].get("postgresql") or {}).get("parameters") or {}
+        limit = int(parameters.get("max_connections", 100))
+        if connections + RESERVED_CONNECTIONS > limit:
+            problems.append(
+                (
+                    ident(cluster),
+                    f"the services may open {connections} connections (HPA maximum plus"
+                    f" maxSurge, 3 x MF_DB_POOL_SIZE + 1 each) and {RESERVED_CONNECTIONS} are"
+                    f" reserved: more than max_connections {limit}",
+                )
+            )
     return problems
 
 

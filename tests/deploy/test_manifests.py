@@ -98,6 +98,13 @@ def _broken_k8s_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
             id="hpa-above-partition-count",
         ),
         pytest.param(
+            "base/config.yaml",
+            'MF_DB_POOL_SIZE: "3"',
+            'MF_DB_POOL_SIZE: "5"',
+            "Cluster/memberflow-pg: the services may open 560 connections",
+            id="connections-above-max-connections",
+        ),
+        pytest.param(
             "base/services/tier-svc.yaml",
             "readOnlyRootFilesystem: true",
             "readOnlyRootFilesystem: false",
