@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
+import pytest
+from memberflow_events.errors import is_transient
 from memberflow_platform.database import ReadPool
 
 from tests.conftest import CreateDatabase
@@ -56,5 +59,32 @@ async def test_a_cancelled_wait_gives_its_turn_back(create_database: CreateDatab
                 return int(await connection.fetchval("SELECT 2"))
 
         assert await asyncio.wait_for(read(), 5) == 2  # not stuck behind the cancelled wait
+    finally:
+        await pool.close()
+
+
+async def test_no_wait_without_end_for_a_connection_or_an_answer(
+    create_database: CreateDatabase,
+) -> None:
+    url = await create_database("read_pool_wait")
+    pool = await ReadPool.open(
+        url.replace("postgresql+asyncpg://", "postgresql://"), 1, wait_seconds=0.3
+    )
+    try:
+        async with pool.acquire():
+            started = time.monotonic()
+            with pytest.raises(TimeoutError) as waited:
+                async with pool.acquire():
+                    pass
+            assert time.monotonic() - started < 3
+        assert is_transient(waited.value)  # the API answers 503 with Retry-After
+
+        async with pool.acquire() as connection:
+            with pytest.raises(TimeoutError) as answered:
+                await connection.execute("SELECT pg_sleep(5)")
+        assert is_transient(answered.value)
+
+        async with pool.acquire() as connection:  # the turn and the connection came back
+            assert await connection.fetchval("SELECT 3") == 3
     finally:
         await pool.close()

@@ -41,46 +41,64 @@ class ReadPool:
     overtaken again and again: at 64 connections on a pool of 10, balance reads had a p99
     four to five times their median. A semaphore of the pool's size, FIFO in asyncio,
     admits requests in arrival order, so the pool itself never has a waiter.
+
+    Nothing waits without end: a request gets a connection within `wait_seconds` and a
+    statement's answer within as long, or a TimeoutError, which the API answers with 503
+    and Retry-After (a transient error). A hung database fails reads instead of piling
+    up requests.
     """
 
-    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, size: int, wait_seconds: float) -> None:
         self._pool = pool
         self._turns = asyncio.Semaphore(size)
+        self._wait_seconds = wait_seconds
 
     @classmethod
-    async def open(cls, dsn: str, size: int) -> ReadPool:
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session)
-        return cls(pool, size)
+    async def open(cls, dsn: str, size: int, wait_seconds: float = 5.0) -> ReadPool:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=size,
+            reset=_keep_session,
+            timeout=wait_seconds,
+            command_timeout=wait_seconds,
+        )
+        return cls(pool, size, wait_seconds)
 
     def acquire(self) -> _ReadConnection:
         """`async with pool.acquire() as connection:` once the earlier requests have theirs."""
-        return _ReadConnection(self._pool, self._turns)
+        return _ReadConnection(self)
 
     async def close(self) -> None:
         await self._pool.close()
 
 
 class _ReadConnection:
-    __slots__ = ("_acquired", "_pool", "_turns")
+    __slots__ = ("_acquired", "_read_pool")
 
-    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore) -> None:
-        self._pool = pool
-        self._turns = turns
+    def __init__(self, read_pool: ReadPool) -> None:
+        self._read_pool = read_pool
 
     async def __aenter__(self) -> asyncpg.Connection:
-        await self._turns.acquire()
+        read_pool = self._read_pool
+        turns = read_pool._turns
+        if turns.locked():  # the timeout's timer only when there is a queue
+            async with asyncio.timeout(read_pool._wait_seconds):
+                await turns.acquire()
+        else:
+            await turns.acquire()
         try:
-            self._acquired = self._pool.acquire()
+            self._acquired = read_pool._pool.acquire(timeout=read_pool._wait_seconds)
             return await self._acquired.__aenter__()
         except BaseException:
-            self._turns.release()
+            turns.release()
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self._acquired.__aexit__(*exc_info)
         finally:
-            self._turns.release()
+            self._read_pool._turns.release()
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
