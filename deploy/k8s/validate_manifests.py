@@ -214,9 +214,9 @@ def check_policies(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
         elif "replicas" in dep["spec"]:
             problems.append((ident(dep), "sets spec.replicas although an HPA owns the count"))
         env = _environment(dep, config_maps)
+        pool_size = int(env.get("MF_DB_POOL_SIZE") or 10)  # the services' default
         for hpa in hpas:
             max_r = hpa["spec"]["maxReplicas"]
-            pool_size = int(env.get("MF_DB_POOL_SIZE") or 10)
             connections += _peak_replicas(dep, max_r) * connections_per_replica(pool_size)
             if hpa["spec"].get("minReplicas", 1) > max_r:
                 problems.append((ident(hpa), "minReplicas > maxReplicas"))

@@ -67,38 +67,38 @@ class ReadPool:
 
     def acquire(self) -> _ReadConnection:
         """`async with pool.acquire() as connection:` once the earlier requests have theirs."""
-        return _ReadConnection(self)
+        return _ReadConnection(self._pool, self._turns, self._wait_seconds)
 
     async def close(self) -> None:
         await self._pool.close()
 
 
 class _ReadConnection:
-    __slots__ = ("_acquired", "_read_pool")
+    __slots__ = ("_acquired", "_pool", "_turns", "_wait_seconds")
 
-    def __init__(self, read_pool: ReadPool) -> None:
-        self._read_pool = read_pool
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, wait_seconds: float) -> None:
+        self._pool = pool
+        self._turns = turns
+        self._wait_seconds = wait_seconds
 
     async def __aenter__(self) -> asyncpg.Connection:
-        read_pool = self._read_pool
-        turns = read_pool._turns
-        if turns.locked():  # the timeout's timer only when there is a queue
-            async with asyncio.timeout(read_pool._wait_seconds):
-                await turns.acquire()
+        if self._turns.locked():  # the timeout's timer only when there is a queue
+            async with asyncio.timeout(self._wait_seconds):
+                await self._turns.acquire()
         else:
-            await turns.acquire()
+            await self._turns.acquire()
         try:
-            self._acquired = read_pool._pool.acquire(timeout=read_pool._wait_seconds)
+            self._acquired = self._pool.acquire(timeout=self._wait_seconds)
             return await self._acquired.__aenter__()
         except BaseException:
-            turns.release()
+            self._turns.release()
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self._acquired.__aexit__(*exc_info)
         finally:
-            self._read_pool._turns.release()
+            self._turns.release()
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
