@@ -15,11 +15,18 @@ WORKERS = 20
 ROUNDS = 100
 
 
+async def _open(
+    create_database: CreateDatabase, label: str, size: int, wait_seconds: float = 5.0
+) -> ReadPool:
+    """A read pool on a fresh database (asyncpg's DSN: the URL without `+asyncpg`)."""
+    url = await create_database(label)
+    return await ReadPool.open(url.replace("+asyncpg", "", 1), size, wait_seconds)
+
+
 async def test_no_request_is_overtaken_by_one_that_asked_later(
     create_database: CreateDatabase,
 ) -> None:
-    url = await create_database("read_pool")
-    pool = await ReadPool.open(url.replace("postgresql+asyncpg://", "postgresql://"), 2)
+    pool = await _open(create_database, "read_pool", 2)
     granted = 0
     most_overtaken = 0
 
@@ -45,8 +52,7 @@ async def test_no_request_is_overtaken_by_one_that_asked_later(
 
 
 async def test_a_cancelled_wait_gives_its_turn_back(create_database: CreateDatabase) -> None:
-    url = await create_database("read_pool_cancel")
-    pool = await ReadPool.open(url.replace("postgresql+asyncpg://", "postgresql://"), 1)
+    pool = await _open(create_database, "read_pool_cancel", 1)
     try:
         async with pool.acquire():
             waiting = asyncio.create_task(pool.acquire().__aenter__())
@@ -66,10 +72,7 @@ async def test_a_cancelled_wait_gives_its_turn_back(create_database: CreateDatab
 async def test_no_wait_without_end_for_a_connection_or_an_answer(
     create_database: CreateDatabase,
 ) -> None:
-    url = await create_database("read_pool_wait")
-    pool = await ReadPool.open(
-        url.replace("postgresql+asyncpg://", "postgresql://"), 1, wait_seconds=0.3
-    )
+    pool = await _open(create_database, "read_pool_wait", 1, wait_seconds=0.3)
     try:
         async with pool.acquire():
             started = time.monotonic()

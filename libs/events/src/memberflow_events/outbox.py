@@ -99,7 +99,8 @@ _CLAIM = text(
 # A row is deleted once Kafka acknowledged it. Earlier builds marked rows published
 # (`published_at`) and pruned them an hour later; while such a replica still runs during
 # a rolling upgrade it may mark rows, which the claim skips and the leader deletes. The
-# column and its indexes go in a later release, once no such replica can be left.
+# column and `outbox_published_at` go in a later release, once no such replica can be
+# left (the index of unpublished rows already went: migration 0003).
 _DELETE_PUBLISHED = text("DELETE FROM outbox WHERE id = ANY(:ids)")
 _DELETE_MARKED = text("DELETE FROM outbox WHERE published_at IS NOT NULL")
 _BACKLOG = text(
