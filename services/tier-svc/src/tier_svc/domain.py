@@ -170,7 +170,8 @@ def in_window(contribution: Contribution, now: datetime, window_days: int) -> bo
 
 def rolling_value(contributions: Iterable[Contribution], now: datetime, window_days: int) -> int:
     """Net qualifying value over the rolling window ending at `now`, never below 0."""
-    total = sum(c.value for c in contributions if in_window(c, now, window_days))
+    start = window_start(now, window_days)
+    total = sum(c.value for c in contributions if start < c.counts_at <= now)
     return max(total, 0)
 
 
@@ -387,9 +388,10 @@ def first_value_drop(
     Contributions at the same instant are netted, so a purchase refunded in full (both
     dated at the purchase) does not count as a drop.
     """
+    start = window_start(now, window_days)
     net_by_instant: dict[datetime, int] = defaultdict(int)
     for c in contributions:
-        if in_window(c, now, window_days):
+        if start < c.counts_at <= now:
             net_by_instant[c.counts_at] += c.value
     positive = sorted(at for at, net in net_by_instant.items() if net > 0)
     return positive[0] + timedelta(days=window_days) if positive else None
