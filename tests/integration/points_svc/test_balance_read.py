@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,8 @@ import pytest
 from fastapi import FastAPI
 from points_svc import domain, repository
 from sqlalchemy import text
+
+from tests.support import shop
 
 pytestmark = pytest.mark.infra
 
@@ -77,31 +80,69 @@ async def test_condensed_balance_equals_the_balance_of_every_lot(
     async with sessions() as session, session.begin():
         every_lot = await repository.read_account(session, member_id)
     async with app.state.runtime.read_pool.acquire() as connection:
-        condensed = await repository.read_balance_account(
-            connection, member_id, NOW, NOW + timedelta(days=SOON_DAYS)
+        [condensed] = await repository.read_balance_accounts(
+            connection, [member_id], NOW, NOW + timedelta(days=SOON_DAYS)
         )
     assert every_lot is not None
     assert condensed is not None
     expected = domain.balance(every_lot.account, NOW, SOON_DAYS)
-    assert domain.balance(condensed.account, NOW, SOON_DAYS) == expected
+    assert domain.balance(condensed, NOW, SOON_DAYS) == expected
     assert expected.pending > 0
     assert expected.available > 0
     assert len(expected.expiring_soon) > 10
-    assert len(condensed.account.lots) < len(every_lot.account.lots) / 4
+    assert len(condensed.lots) < len(every_lot.account.lots) / 4
     # The released lots beyond the horizon were told by the totals, not read.
-    assert condensed.account.unloaded is not None
-    assert condensed.account.unloaded.points > 0
+    assert condensed.unloaded is not None
+    assert condensed.unloaded.points > 0
 
 
-async def test_an_account_without_lots_reads_as_zero(
+async def test_one_statement_reads_many_members_in_the_order_asked(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    member_id = uuid.uuid4()
+    empty, unknown, rich = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lots = _lots(rich, random.Random(4))
     async with app.state.runtime.sessions() as session, session.begin():
-        await repository.create_account(session, member_id)
+        await repository.create_account(session, empty)
+        await repository.create_account(session, rich)
+        for lot in lots:
+            await session.execute(_INSERT_LOT, lot)
+        earned = sum(int(str(lot["remaining"])) for lot in lots)
+        await session.execute(_SET_EARNED, {"member_id": rich, "earned": earned})
+    async with app.state.runtime.sessions() as session, session.begin():
+        every_lot = await repository.read_account(session, rich)
     async with app.state.runtime.read_pool.acquire() as connection:
-        loaded = await repository.read_balance_account(
-            connection, member_id, NOW, NOW + timedelta(days=SOON_DAYS)
+        read = await repository.read_balance_accounts(
+            connection, [rich, unknown, empty], NOW, NOW + timedelta(days=SOON_DAYS)
         )
-    assert loaded is not None
-    assert domain.balance(loaded.account, NOW, SOON_DAYS).total == 0
+    assert every_lot is not None
+    of_rich, of_unknown, of_empty = read
+    assert of_unknown is None
+    assert of_empty is not None
+    assert domain.balance(of_empty, NOW, SOON_DAYS).total == 0
+    assert of_rich is not None
+    expected = domain.balance(every_lot.account, NOW, SOON_DAYS)
+    assert expected.total > 0
+    assert domain.balance(of_rich, NOW, SOON_DAYS) == expected
+
+
+async def test_balances_read_at_once_each_answer_their_own_member(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Concurrent reads share statements (ReadBatcher); no answer may go to another member."""
+    earned = {uuid.uuid4(): 10 * (index + 1) for index in range(12)}
+    async with app.state.runtime.sessions() as session, session.begin():
+        for member_id, points in earned.items():
+            await repository.create_account(session, member_id)
+            await session.execute(_SET_EARNED, {"member_id": member_id, "earned": points})
+    unknown = uuid.uuid4()
+    asked = [*earned, unknown] * 4
+    random.Random(5).shuffle(asked)
+    headers = shop(app)
+    answers = await asyncio.gather(
+        *(client.get(f"/v1/members/{member}/balance", headers=headers) for member in asked)
+    )
+    for member_id, answer in zip(asked, answers, strict=True):
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["member_id"] == str(member_id)
+        assert body["available"] == earned.get(member_id, 0)

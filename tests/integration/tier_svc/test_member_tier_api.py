@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,3 +107,30 @@ async def test_authorization(
     assert (await client.delete("/v1/tiers/gold", headers=shop(app))).status_code == 403
     distribution = await client.get("/v1/tiers/distribution", headers=shop(app))
     assert distribution.status_code == 403
+
+
+async def test_tiers_read_at_once_each_answer_their_own_member(
+    app: FastAPI, client: httpx.AsyncClient, producer: AIOKafkaProducer, topic_prefix: str
+) -> None:
+    """Concurrent reads share statements (ReadBatcher); no answer may go to another member."""
+    spent = {uuid.uuid4(): 100_00 * (index + 1) for index in range(6)}
+    await publish(
+        producer,
+        topic_prefix,
+        *(purchased(member, value, days_ago(3)) for member, value in spent.items()),
+    )
+    for member, value in spent.items():
+        await wait_for_value(client, app, member, value)
+    unknown = uuid.uuid4()
+    asked = [*spent, unknown] * 4
+    random.Random(6).shuffle(asked)
+    answers = await asyncio.gather(
+        *(client.get(f"/v1/members/{member}/tier", headers=shop(app)) for member in asked)
+    )
+    for member, answer in zip(asked, answers, strict=True):
+        if member == unknown:
+            assert answer.status_code == 404
+            continue
+        assert answer.status_code == 200
+        assert answer.json()["member_id"] == str(member)
+        assert answer.json()["qualifying_value"] == spent[member]

@@ -6,9 +6,8 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 
-import asyncpg
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -129,15 +128,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     runtime: Runtime = request.app.state.runtime
     async with runtime.sessions() as session:
         yield session
-
-
-def read_connection(request: Request) -> AbstractAsyncContextManager[asyncpg.Connection]:
-    """`async with read_connection(request) as connection:` a plain asyncpg connection for a
-    hot read-only query, taken inside the endpoint (after authentication) rather than as
-    a generator dependency, whose exit stack costs more than the pool itself."""
-    runtime: Runtime = request.app.state.runtime
-    assert runtime.read_pool is not None, "the runtime has not started"
-    return runtime.read_pool.acquire()
 
 
 def json_response(view: BaseModel) -> Response:

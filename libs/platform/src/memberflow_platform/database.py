@@ -6,10 +6,11 @@ import asyncio
 import logging
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import asyncpg
 from sqlalchemy import text
@@ -62,6 +63,9 @@ class ReadPool:
             reset=_keep_session,
             timeout=wait_seconds,
             command_timeout=wait_seconds,
+            # The hot reads are key lookups whose best plan never depends on the values;
+            # PostgreSQL's custom plans cost 0.3-0.7 ms of planning per statement.
+            server_settings={"plan_cache_mode": "force_generic_plan"},
         )
         return cls(pool, size, wait_seconds)
 
@@ -105,6 +109,71 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     """The read pool's reset on release. The pool still rolls back an open transaction;
     the default reset's extra round trip (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL)
     is left out: the hot reads on this pool only SELECT and change no session state."""
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+ReadMany = Callable[[asyncpg.Connection, list[K]], Awaitable[Sequence[V]]]
+
+
+class ReadBatcher(Generic[K, V]):
+    """Reads of one key each that are waiting at the same time share one statement.
+
+    `read_many(connection, keys)` answers a list of distinct keys with one value per key,
+    in the same order. A read waits until the event loop's current turn ends, so every
+    request that reaches its read in that turn joins the same statement: under load, one
+    round trip, one pool checkout and one statement's work in PostgreSQL serve many
+    requests; when idle, a batch holds one key. Each batch starts after its reads were
+    asked for, so it sees every write committed before them. A failed batch fails each
+    of its reads with the same error.
+    """
+
+    def __init__(self, pool: ReadPool, read_many: ReadMany[K, V], max_keys: int = 100) -> None:
+        self._pool = pool
+        self._read_many = read_many
+        self._max_keys = max_keys
+        self._waiting: dict[K, list[asyncio.Future[V]]] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def read(self, key: K) -> V:
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._dispatch)
+        future: asyncio.Future[V] = loop.create_future()
+        self._waiting.setdefault(key, []).append(future)
+        return await future
+
+    def _dispatch(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        keys = list(waiting)
+        for start in range(0, len(keys), self._max_keys):
+            batch = {key: waiting[key] for key in keys[start : start + self._max_keys]}
+            task = asyncio.create_task(self._run(batch))
+            self._running.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: dict[K, list[asyncio.Future[V]]]) -> None:
+        keys = list(batch)
+        try:
+            async with self._pool.acquire() as connection:
+                values = await self._read_many(connection, keys)
+            if len(values) != len(keys):
+                raise RuntimeError(f"read_many answered {len(values)} values for {len(keys)} keys")
+        except asyncio.CancelledError:
+            for futures in batch.values():
+                for future in futures:
+                    future.cancel()
+            raise
+        except Exception as error:
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():  # its request may have been cancelled
+                        future.set_exception(error)
+            return
+        for futures, value in zip(batch.values(), values, strict=True):
+            for future in futures:
+                if not future.done():
+                    future.set_result(value)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter
@@ -19,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from memberflow_platform.database import (
+    ReadBatcher,
+    ReadMany,
     ReadPool,
     load_migrations,
     make_engine,
@@ -30,6 +33,8 @@ from memberflow_platform.jobs import PeriodicJob, run_periodically
 from memberflow_platform.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Runtime:
         )
         self.sessions: async_sessionmaker[AsyncSession] = make_sessions(self.engine)
         self.read_pool: ReadPool | None = None
+        self._read_batchers: dict[str, ReadBatcher[Any, Any]] = {}
         self.redis: Redis = Redis.from_url(self.settings.redis_url)
         self.producer = RenewingProducer(
             self.settings.kafka_bootstrap, f"{self.settings.service_name}-producer"
@@ -117,6 +123,14 @@ class Runtime:
         if settings.run_jobs:
             for job in self.definition.jobs:
                 self._spawn(f"job:{job.name}", self._job_loop(job))
+
+    def read_batcher(self, name: str, read_many: ReadMany[K, V]) -> ReadBatcher[K, V]:
+        """The batcher of the hot read `name`, made with `read_many` on first use."""
+        batcher = self._read_batchers.get(name)
+        if batcher is None:
+            assert self.read_pool is not None, "the runtime has not started"
+            batcher = self._read_batchers[name] = ReadBatcher(self.read_pool, read_many)
+        return cast(ReadBatcher[K, V], batcher)
 
     def _job_loop(self, job: PeriodicJob) -> Callable[[], Awaitable[None]]:
         return lambda: run_periodically(self, job, self._stopping)

@@ -8,16 +8,18 @@ runtime clock.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from memberflow_events.envelope import EventPayload, new_event
 from memberflow_events.ids import uuid7
 from memberflow_events.outbox import add_to_outbox
 from memberflow_events.payloads import PointsRedeemed
-from memberflow_platform.app import get_runtime, get_session, json_response, read_connection
+from memberflow_platform.app import get_runtime, get_session, json_response
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -28,6 +30,7 @@ from memberflow_platform.auth import (
 )
 from memberflow_platform.idempotency import idempotency_key, run_once
 from memberflow_platform.problems import PROBLEM_JSON, Problem, invalid
+from memberflow_platform.runtime import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from points_svc import domain, points_events, repository, views
@@ -100,16 +103,27 @@ async def get_balance(member_id: UUID, request: Request, principal: AnyCaller) -
     A member without an account (nothing earned yet) has a balance of zero.
     """
     ensure_member_access(principal, member_id)
-    now = _now(request)
-    soon_days = _settings(request).points_expiring_soon_days
-    horizon = now + timedelta(days=soon_days)
-    async with read_connection(request) as connection:
-        loaded = await repository.read_balance_account(connection, member_id, now, horizon)
-    account = loaded.account if loaded is not None else domain.Account()
-    balance = domain.balance(account, now, soon_days)
+    runtime = get_runtime(request)
+    reads = runtime.read_batcher("balance", partial(_read_balances, runtime))
+    balance, now = await reads.read(member_id)
     # Serialised here, once: FastAPI would validate the view again against response_model
     # (which still documents the body in the OpenAPI).
     return json_response(views.balance_view(member_id, balance, now))
+
+
+async def _read_balances(
+    runtime: Runtime, connection: asyncpg.Connection, member_ids: list[UUID]
+) -> list[tuple[domain.Balance, datetime]]:
+    """The balances of members whose reads wait together (a ReadBatcher), at one time."""
+    now = runtime.clock()
+    settings = runtime.settings
+    assert isinstance(settings, PointsSettings)
+    soon_days = settings.points_expiring_soon_days
+    horizon = now + timedelta(days=soon_days)
+    accounts = await repository.read_balance_accounts(connection, member_ids, now, horizon)
+    return [
+        (domain.balance(account or domain.Account(), now, soon_days), now) for account in accounts
+    ]
 
 
 @router.get("/members/{member_id}/history", response_model=HistoryPage)

@@ -98,8 +98,7 @@ _READ_LIVE = _account_query("l.remaining > 0")
 # horizon: all available, told by the account's totals (`UnloadedLots`). A member with
 # thousands of purchases costs the database and the service a handful of rows.
 _READ_FOR_BALANCE = (
-    "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted,"
-    " 1 AS multiplier, FALSE AS order_known, FALSE AS events_waiting, l.*"
+    "SELECT a.member_id, a.debt, a.earned, a.reversed, a.redeemed, a.expired, a.adjusted, l.*"
     " FROM accounts a LEFT JOIN LATERAL ("
     "   SELECT min(lot_id::text)::uuid AS lot_id, min(source_kind) AS source_kind,"
     "     min(source_ref) AS source_ref, sum(original) AS original,"
@@ -112,7 +111,7 @@ _READ_FOR_BALANCE = (
     "   GROUP BY expires_at <= $2, available_at > $2, CASE WHEN expires_at <= $3"
     "     THEN date_trunc('day', expires_at AT TIME ZONE 'UTC') END"
     " ) l ON TRUE"
-    " WHERE a.member_id = $1"
+    " WHERE a.member_id = ANY($1::uuid[])"
 )
 _READ_ALL = _account_query("TRUE")
 # Locks first, then loads in a statement of its own (see migrations/0001_init.sql).
@@ -231,21 +230,27 @@ async def read_account(session: AsyncSession, member_id: UUID) -> LoadedAccount 
     return _loaded(member_id, [row._mapping for row in rows]) if rows else None
 
 
-async def read_balance_account(
-    connection: asyncpg.Connection, member_id: UUID, now: datetime, horizon: datetime
-) -> LoadedAccount | None:
-    """The account with the lots `domain.balance` at `now` with expiring-soon `horizon`
-    needs, condensed (see _READ_FOR_BALANCE); None for an unknown member. One statement,
-    so one snapshot, on a plain asyncpg connection (a hot read path)."""
-    rows = await connection.fetch(_READ_FOR_BALANCE, member_id, now, horizon)
-    if not rows:
-        return None
-    loaded = _loaded(member_id, rows)
-    account = loaded.account
-    stored = UnloadedLots.rest_of(
-        account.totals, account.debt, account.lots, horizon, released=True
-    )
-    return replace(loaded, account=replace(account, unloaded=stored))
+async def read_balance_accounts(
+    connection: asyncpg.Connection, member_ids: Sequence[UUID], now: datetime, horizon: datetime
+) -> list[Account | None]:
+    """Each member's account with the lots `domain.balance` at `now` with expiring-soon
+    `horizon` needs, condensed (see _READ_FOR_BALANCE), in the order of `member_ids`;
+    None for an unknown member. One statement, so one snapshot, on a plain asyncpg
+    connection (a hot read path)."""
+    rows_of: dict[UUID, list[Record]] = {}
+    for row in await connection.fetch(_READ_FOR_BALANCE, member_ids, now, horizon):
+        rows_of.setdefault(row["member_id"], []).append(row)
+    return [
+        _condensed(rows_of[member], horizon) if member in rows_of else None for member in member_ids
+    ]
+
+
+def _condensed(rows: Sequence[Record], horizon: datetime) -> Account:
+    first = rows[0]
+    lots = tuple(_lot(row) for row in rows if row["lot_id"] is not None)
+    debt, totals = int(first["debt"]), _totals(first)
+    unloaded = UnloadedLots.rest_of(totals, debt, lots, horizon, released=True)
+    return Account(lots=lots, debt=debt, totals=totals, unloaded=unloaded)
 
 
 async def _driver(session: AsyncSession) -> Any:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
-from memberflow_platform.app import get_runtime, get_session, json_response, read_connection
+from memberflow_platform.app import get_runtime, get_session, json_response
 from memberflow_platform.auth import (
     MEMBER_SELF,
     OPS,
@@ -24,6 +26,7 @@ from memberflow_platform.auth import (
     require,
 )
 from memberflow_platform.problems import Problem, conflict, invalid, not_found
+from memberflow_platform.runtime import Runtime
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,9 +69,8 @@ def _now(request: Request) -> datetime:
 async def read_member_tier(member_id: UUID, request: Request, principal: AnyCaller) -> Response:
     """The member's tier, benefits, protection, progress to the next tier, downgrade risk."""
     ensure_member_access(principal, member_id)
-    now = _now(request)
-    async with read_connection(request) as connection:
-        found = await repository.read_member_tier(connection, member_id, now)
+    runtime = get_runtime(request)
+    found, now = await runtime.read_batcher("tier", partial(_read_tiers, runtime)).read(member_id)
     if found is None:
         raise not_found(f"member {member_id}")
     ladder, state, items = found
@@ -95,6 +97,15 @@ async def read_member_tier(member_id: UUID, request: Request, principal: AnyCall
         amount_to_keep=standing.amount_to_keep,
     )
     return json_response(view)
+
+
+async def _read_tiers(
+    runtime: Runtime, connection: asyncpg.Connection, member_ids: list[UUID]
+) -> list[tuple[repository.MemberTier | None, datetime]]:
+    """The tiers of members whose reads wait together (a ReadBatcher), at one time."""
+    now = runtime.clock()
+    found = await repository.read_member_tiers(connection, member_ids, now)
+    return [(member, now) for member in found]
 
 
 # ---------- ladder (ops) ----------

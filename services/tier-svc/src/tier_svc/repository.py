@@ -324,7 +324,8 @@ async def points_of_order(
 # from the stored definition, the default ladder's when none is stored; 24-hour days, as
 # domain.window_start counts them).
 _READ_MEMBER_TIER = (
-    "SELECT l.definition::text AS definition, m.tier_code, m.reached_at, c.counts_at, c.value"
+    "SELECT m.member_id, l.definition::text AS definition, m.tier_code, m.reached_at,"
+    " c.counts_at, c.value"
     " FROM member_tiers m"
     " LEFT JOIN LATERAL (SELECT definition FROM ladder_versions"
     "   ORDER BY version DESC LIMIT 1) l ON TRUE"
@@ -335,7 +336,7 @@ _READ_MEMBER_TIER = (
     "     AND metric = COALESCE(l.definition->>'metric', $3::text)"
     "     AND counts_at > $2::timestamptz - make_interval("
     "       hours => 24 * COALESCE((l.definition->>'window_days')::int, $4::int))) c"
-    " WHERE m.member_id = $1"
+    " WHERE m.member_id = ANY($1::uuid[])"
 )
 _parsed_ladders: dict[str, Ladder] = {}
 _DEFAULT_LADDER = default_ladder()  # frozen: built once, not on every read
@@ -351,17 +352,24 @@ def _ladder_of(definition: str | None) -> Ladder:
     return ladder
 
 
-async def read_member_tier(
-    connection: asyncpg.Connection, member_id: UUID, now: datetime
-) -> tuple[Ladder, TierState, list[Contribution]] | None:
-    """The current ladder, the member's state and the contributions inside the ladder's
-    window at `now`, in one statement; None for an unknown member."""
+MemberTier = tuple[Ladder, TierState, list[Contribution]]
+
+
+async def read_member_tiers(
+    connection: asyncpg.Connection, member_ids: Sequence[UUID], now: datetime
+) -> list[MemberTier | None]:
+    """Each member's ladder (the current one), state and contributions inside the
+    ladder's window at `now`, in the order of `member_ids`; None for an unknown member.
+    One statement, so one snapshot."""
     default = _DEFAULT_LADDER
-    row = await connection.fetchrow(
-        _READ_MEMBER_TIER, member_id, now, default.metric.value, default.window_days
+    rows = await connection.fetch(
+        _READ_MEMBER_TIER, member_ids, now, default.metric.value, default.window_days
     )
-    if row is None:
-        return None
+    found = {row["member_id"]: row for row in rows}
+    return [_member_tier(found[member]) if member in found else None for member in member_ids]
+
+
+def _member_tier(row: asyncpg.Record) -> MemberTier:
     ladder = _ladder_of(row["definition"])
     state = TierState(tier_code=row["tier_code"], reached_at=row["reached_at"])
     counts_at, values = row["counts_at"] or [], row["value"] or []
