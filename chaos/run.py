@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import sys
 import time
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 from memberflow_events.codec import decode, encode
 from memberflow_events.envelope import Envelope, EventPayload
-from memberflow_events.kafka import OutgoingRecord, RenewingProducer
+from memberflow_events.kafka import OutgoingRecord, RenewingProducer, quiet_repeated_kafka_errors
 from memberflow_events.payloads import OrderPurchased, OrderRefunded
 from memberflow_events.topics import ORDERS, POINTS, SERVICES, dlq_topic, physical
 
@@ -437,6 +438,11 @@ def cli() -> int:
     parser.add_argument("--short", action="store_true", help="the CI form: fewer members")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    # The run's own Kafka clients report each failed reconnect while the broker restarts.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    quiet_repeated_kafka_errors()
     return asyncio.run(main(SHORT if args.short else FULL, args.seed))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -22,6 +23,47 @@ PRODUCER_RENEWALS = Counter(
     "Idempotent producers replaced after a failed delivery",
     ["client_id"],
 )
+
+
+class RepeatedKafkaErrors(logging.Filter):
+    """Holds back repeats of aiokafka's warnings and errors, for a handler.
+
+    aiokafka logs every failed attempt to reach a broker at ERROR, and each client tries
+    again several times a second: one broker restart printed over 20,000 lines in a CI
+    run. The first message of a kind (logger, text, first argument: the node or host)
+    passes; its repeats within `window_seconds` are held back, and the first one after
+    the window passes with the count of those held back.
+    """
+
+    def __init__(
+        self, window_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._window = window_seconds
+        self._clock = clock
+        self._seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith("aiokafka"):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        key = (record.name, str(record.msg), str(args[0]) if args else "")
+        now = self._clock()
+        passed_at, held = self._seen.get(key, (None, 0))
+        if passed_at is not None and now - passed_at < self._window:
+            self._seen[key] = (passed_at, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like it held back in {self._window:.0f} s)"
+        return True
+
+
+def quiet_repeated_kafka_errors() -> None:
+    """Put a RepeatedKafkaErrors filter on each of the root logger's handlers."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RepeatedKafkaErrors) for f in handler.filters):
+            handler.addFilter(RepeatedKafkaErrors())
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from memberflow_events.kafka import quiet_repeated_kafka_errors
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,6 +148,7 @@ def serve(app_factory: Callable[[], FastAPI], host: str, port: int, log_level: s
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    quiet_repeated_kafka_errors()
     uvicorn.run(
         app_factory(),
         host=host,
