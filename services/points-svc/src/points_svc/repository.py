@@ -241,16 +241,9 @@ async def read_balance_accounts(
     for row in await connection.fetch(_READ_FOR_BALANCE, member_ids, now, horizon):
         rows_of.setdefault(row["member_id"], []).append(row)
     return [
-        _condensed(rows_of[member], horizon) if member in rows_of else None for member in member_ids
+        _account(rows_of[member], horizon, released=True) if member in rows_of else None
+        for member in member_ids
     ]
-
-
-def _condensed(rows: Sequence[Record], horizon: datetime) -> Account:
-    first = rows[0]
-    lots = tuple(_lot(row) for row in rows if row["lot_id"] is not None)
-    debt, totals = int(first["debt"]), _totals(first)
-    unloaded = UnloadedLots.rest_of(totals, debt, lots, horizon, released=True)
-    return Account(lots=lots, debt=debt, totals=totals, unloaded=unloaded)
 
 
 async def _driver(session: AsyncSession) -> Any:
@@ -283,22 +276,30 @@ Record = Mapping[Any, Any]
 def _loaded(
     member_id: UUID, rows: Sequence[Record], lots_until: datetime | None = None
 ) -> LoadedAccount:
+    """The account of `rows` (see `_account`) and what a purchase needs besides."""
+    first = rows[0]
+    return LoadedAccount(
+        member_id=member_id,
+        account=_account(rows, lots_until),
+        multiplier=Decimal(first["multiplier"]),
+        order_known=bool(first["order_known"]),
+        events_waiting=bool(first["events_waiting"]),
+    )
+
+
+def _account(
+    rows: Sequence[Record], lots_until: datetime | None, *, released: bool = False
+) -> Account:
     """The account of `rows`; with `lots_until`, they hold only its lots expiring by
-    then, and the rest are left in storage (`Account.unloaded`)."""
+    then (and with `released`, the unreleased ones too), and the rest are left in storage
+    (`Account.unloaded`)."""
     first = rows[0]
     lots = tuple(_lot(row) for row in rows if row["lot_id"] is not None)
     debt, totals = int(first["debt"]), _totals(first)
     unloaded = None
     if lots_until is not None:
-        unloaded = UnloadedLots.rest_of(totals, debt, lots, lots_until)
-    account = Account(lots=lots, debt=debt, totals=totals, unloaded=unloaded)
-    return LoadedAccount(
-        member_id=member_id,
-        account=account,
-        multiplier=Decimal(first["multiplier"]),
-        order_known=bool(first["order_known"]),
-        events_waiting=bool(first["events_waiting"]),
-    )
+        unloaded = UnloadedLots.rest_of(totals, debt, lots, lots_until, released=released)
+    return Account(lots=lots, debt=debt, totals=totals, unloaded=unloaded)
 
 
 def _totals(row: Record) -> LifetimeTotals:
