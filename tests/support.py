@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -187,3 +188,11 @@ async def delete_topics(prefixes: Sequence[str]) -> None:
         doomed = [t for t in existing if any(t.startswith(p) for p in prefixes)]
         if doomed:
             await admin.delete_topics(doomed)
+
+
+_UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def without_ids(text: str) -> str:
+    """`text` with every uuid replaced by <id>: random hex can spell a name ("ada")."""
+    return _UUID.sub("<id>", text)
