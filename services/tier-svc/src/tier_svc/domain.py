@@ -147,7 +147,7 @@ def default_ladder() -> Ladder:
 # ---------- qualifying value ----------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contribution:
     """A dated change of the qualifying value: positive for a purchase, negative for a refund.
 
