@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -168,10 +168,17 @@ def in_window(contribution: Contribution, now: datetime, window_days: int) -> bo
     return window_start(now, window_days) < contribution.counts_at <= now
 
 
+def _within(
+    contributions: Iterable[Contribution], now: datetime, window_days: int
+) -> Iterator[Contribution]:
+    """The contributions `in_window`, with the window's start computed once."""
+    start = window_start(now, window_days)
+    return (c for c in contributions if start < c.counts_at <= now)
+
+
 def rolling_value(contributions: Iterable[Contribution], now: datetime, window_days: int) -> int:
     """Net qualifying value over the rolling window ending at `now`, never below 0."""
-    start = window_start(now, window_days)
-    total = sum(c.value for c in contributions if start < c.counts_at <= now)
+    total = sum(c.value for c in _within(contributions, now, window_days))
     return max(total, 0)
 
 
@@ -388,11 +395,9 @@ def first_value_drop(
     Contributions at the same instant are netted, so a purchase refunded in full (both
     dated at the purchase) does not count as a drop.
     """
-    start = window_start(now, window_days)
     net_by_instant: dict[datetime, int] = defaultdict(int)
-    for c in contributions:
-        if start < c.counts_at <= now:
-            net_by_instant[c.counts_at] += c.value
+    for c in _within(contributions, now, window_days):
+        net_by_instant[c.counts_at] += c.value
     positive = sorted(at for at, net in net_by_instant.items() if net > 0)
     return positive[0] + timedelta(days=window_days) if positive else None
 
